@@ -1,0 +1,78 @@
+"""Command-line entry point: parses arguments and dispatches; the work lives elsewhere."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from monitor import __version__
+from monitor.errors import MonitorError
+
+# Each module registers its sub-commands with ``register(subparsers)`` and sets ``func``.
+COMMAND_MODULES = (
+    "monitor.commands.replay",
+    "monitor.commands.inspect",
+    "monitor.commands.config_cmd",
+    "monitor.commands.tape_cmd",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", type=Path, default=argparse.SUPPRESS,
+        help="config file (default: $MCAP_CONFIG, else config/mcap-monitor.toml)",
+    )
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS,
+        help="show tracebacks on errors",
+    )
+    common.add_argument(
+        "--log-level", default=argparse.SUPPRESS,
+        choices=["debug", "info", "warning", "error"], help="log verbosity (default: info)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="mcap-monitor",
+        description="Watch market capitalisations and alert when they cross milestones.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"mcap-monitor {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the process exit code (0 ok, 1 runtime failure, 2 usage/input)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name, default in (("config", None), ("debug", False), ("log_level", "info")):
+        if not hasattr(args, name):
+            setattr(args, name, default)
+    try:
+        code: int = args.func(args)
+        return code
+    except MonitorError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"Error: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("Error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:  # noqa: BLE001 - last line of defence: one line, no traceback
+        if args.debug:
+            traceback.print_exc()
+        print(
+            f"Error: unexpected {type(exc).__name__}: {exc}: run again with --debug "
+            "and report it",
+            file=sys.stderr,
+        )
+        return 1

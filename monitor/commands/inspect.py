@@ -1,0 +1,117 @@
+"""``mcap-monitor status`` and ``mcap-monitor events``: read the state database."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+from monitor import bootstrap, format as fmt
+from monitor.core.evaluate import distance
+from monitor.core.events import event_from_dict
+from monitor.settings import Settings
+from monitor.store import Store
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("status", parents=[common], help="each rule's state and distance to its line")
+    p.add_argument("--state-db", type=Path, help="state database (default: the daemon's)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=status)
+    e = sub.add_parser("events", parents=[common], help="the history of recorded events")
+    e.add_argument("--state-db", type=Path, help="state database (default: the daemon's)")
+    e.add_argument("--limit", type=int, default=50, help="newest N events (default 50)")
+    e.add_argument("--json", action="store_true", help="one JSON object per line")
+    e.set_defaults(func=events)
+
+
+def _open(settings: Settings, explicit: Path | None) -> Store:
+    return bootstrap.open_store(settings, explicit)
+
+
+def rule_status(settings: Settings, store: Store) -> list[dict[str, object]]:
+    """Per rule: state, since, last value, distance in % and the price that reaches the line."""
+    states = store.rule_states()
+    latest = store.latest_observations()
+    out: list[dict[str, object]] = []
+    for rule in settings.rules:
+        sym = settings.symbol(rule.symbol)
+        state = states.get(rule.id)
+        item: dict[str, object] = {"rule": rule.id, "symbol": rule.symbol, "label": rule.label}
+        if state is None:
+            item["state"] = "unknown"
+            out.append(item)
+            continue
+        currency = "USD" if rule.top_n is not None else str(rule.currency)
+        dist = distance(state.last_value, state.last_threshold)
+        item.update(
+            state=state.position,
+            since=state.since.isoformat(),
+            last_time=state.last_time.isoformat(),
+            value=str(state.last_value),
+            currency=currency,
+            threshold=str(state.last_threshold),
+            distance=str(dist),
+        )
+        obs = latest.get(rule.symbol)
+        if obs is not None and state.last_value > 0:
+            # value is proportional to the price: the price that puts value on the line
+            price = Decimal(obs["price"])
+            needed = (price * state.last_threshold / state.last_value).quantize(Decimal("0.01"))
+            item["price"] = str(price)
+            item["price_currency"] = obs["currency"]
+            item["needs_price"] = str(needed)
+            item["shares_as_of"] = sym.shares_as_of.isoformat() if sym.shares_as_of else None
+        out.append(item)
+    return out
+
+
+def status_line(item: dict[str, object]) -> str:
+    if item.get("state") == "unknown":
+        return f"{item['rule']:<14} {item['symbol']:<9} unknown (no observation yet)"
+    cur = str(item["currency"])
+    value = fmt.money_long(Decimal(str(item["value"])), cur)
+    threshold = fmt.money_short(Decimal(str(item["threshold"])), cur)
+    dist = fmt.percent(Decimal(str(item["distance"])))
+    since = datetime.fromisoformat(str(item["since"])).strftime("%Y-%m-%d %H:%M")
+    line = (
+        f"{item['rule']:<14} {item['symbol']:<9} {item['state']:<6} since {since}  "
+        f"{value} ({dist} vs {threshold})"
+    )
+    if "needs_price" in item:
+        verb = "holds above" if item["state"] == "above" else "needs"
+        line += f", {verb} {fmt.price(Decimal(str(item['needs_price'])), str(item['price_currency']))}"
+    return line
+
+
+def status(args: argparse.Namespace) -> int:
+    settings = bootstrap.settings_from(args.config)
+    store = _open(settings, args.state_db)
+    try:
+        items = rule_status(settings, store)
+        counts = store.outbox_counts()
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps({"rules": items, "outbox": counts}, indent=2))
+        return 0
+    for item in items:
+        print(status_line(item))
+    print(f"outbox: {counts['pending']} pending, {counts['dead']} dead")
+    return 0
+
+
+def events(args: argparse.Namespace) -> int:
+    from monitor.commands.replay import event_line
+
+    settings = bootstrap.settings_from(args.config)
+    store = _open(settings, args.state_db)
+    try:
+        rows = store.events(limit=args.limit)
+    finally:
+        store.close()
+    for row in rows:
+        print(json.dumps(row) if args.json else event_line(event_from_dict(row)))
+    return 0

@@ -1,0 +1,44 @@
+"""``mcap-monitor tape build``: write a tape from price and FX history files."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+from pathlib import Path
+
+from monitor.tapebuild import EcbHistory, build_daily_tape, read_yahoo_csv
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("tape", parents=[common], help="build tapes from history files")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    b = actions.add_parser(
+        "build", parents=[common], help="daily tape from a Yahoo history CSV and ECB rates"
+    )
+    b.add_argument("--prices", type=Path, required=True, help="Yahoo history CSV (daily bars)")
+    b.add_argument("--fx-history", type=Path, help="ECB eurofxref-hist.csv")
+    b.add_argument("--shares", type=int, help="shares counted (written to every row)")
+    b.add_argument("--symbol", default="1810.HK")
+    b.add_argument("--currency", default="HKD")
+    b.add_argument("--timezone", default="Asia/Hong_Kong")
+    b.add_argument("--from", dest="start", type=date.fromisoformat, help="first day, YYYY-MM-DD")
+    b.add_argument("--to", dest="end", type=date.fromisoformat, help="last day, YYYY-MM-DD")
+    b.add_argument("-o", "--output", type=Path, required=True, help="tape CSV to write")
+    b.set_defaults(func=build)
+
+
+def build(args: argparse.Namespace) -> int:
+    ecb = EcbHistory.from_csv(args.fx_history) if args.fx_history else None
+    tmp = args.output.with_name(args.output.name + ".tmp")
+    with tmp.open("w", encoding="utf-8", newline="") as out:
+        result = build_daily_tape(
+            read_yahoo_csv(args.prices), ecb, out,
+            symbol=args.symbol, currency=args.currency, shares=args.shares,
+            timezone=args.timezone, start=args.start, end=args.end,
+        )
+    tmp.replace(args.output)
+    for day in result.placeholders or []:
+        print(f"warning: skipped placeholder bar {day} (O=H=L=C, volume 0)", file=sys.stderr)
+    print(f"wrote {result.rows} rows to {args.output}", file=sys.stderr)
+    return 0

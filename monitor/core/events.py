@@ -1,0 +1,147 @@
+"""Events the rule state machine emits; each has a stable id used as the idempotency key."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal, get_args
+
+from monitor.core.money import FxRate
+
+EventKind = Literal["baseline", "crossed_above", "crossed_below", "touched_above"]
+EVENT_KINDS: tuple[str, ...] = get_args(EventKind)
+Position = Literal["above", "below"]
+
+
+def event_id(symbol: str, rule_id: str, kind: str, time: datetime) -> str:
+    """Stable id: the same rule, kind and observation time always give the same id."""
+    key = f"{symbol}|{rule_id}|{kind}|{time.isoformat()}".encode()
+    return "evt_" + hashlib.sha256(key).hexdigest()[:24]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A rule's state change (or first reading), with every input that produced it.
+
+    ``value`` is the figure compared with ``threshold``: the market cap in ``currency`` at the
+    last price, or at the day high for ``touched_above``. ``value_at_price`` is always the
+    figure at the last price.
+    """
+
+    id: str
+    kind: EventKind
+    time: datetime
+    symbol: str
+    name: str
+    rule_id: str
+    value: Decimal
+    value_at_price: Decimal
+    currency: str
+    threshold: Decimal
+    hysteresis: Decimal
+    position: Position
+    price: Decimal
+    price_currency: str
+    day_high: Decimal | None
+    shares: int
+    shares_source: str
+    market_cap: Decimal
+    fx: tuple[FxRate, ...]
+    top_n: int | None
+    rank: int | None
+    exchange_tz: str
+    delayed: bool
+    threshold_source: str = ""
+
+
+def _fx_dict(rate: FxRate) -> dict[str, str]:
+    return {
+        "base": rate.base,
+        "quote": rate.quote,
+        "rate": str(rate.rate),
+        "source": rate.source,
+        "as_of": rate.as_of.isoformat(),
+    }
+
+
+def event_to_dict(event: Event) -> dict[str, object]:
+    """A JSON-ready dict: Decimals as strings (exact), times as ISO 8601 with offset."""
+    return {
+        "id": event.id,
+        "kind": event.kind,
+        "time": event.time.isoformat(),
+        "symbol": event.symbol,
+        "name": event.name,
+        "rule": event.rule_id,
+        "value": str(event.value),
+        "value_at_price": str(event.value_at_price),
+        "currency": event.currency,
+        "threshold": str(event.threshold),
+        "threshold_source": event.threshold_source,
+        "hysteresis": str(event.hysteresis),
+        "position": event.position,
+        "price": str(event.price),
+        "price_currency": event.price_currency,
+        "day_high": None if event.day_high is None else str(event.day_high),
+        "shares": event.shares,
+        "shares_source": event.shares_source,
+        "market_cap": str(event.market_cap),
+        "fx": [_fx_dict(r) for r in event.fx],
+        "top_n": event.top_n,
+        "rank": event.rank,
+        "exchange_tz": event.exchange_tz,
+        "delayed": event.delayed,
+    }
+
+
+def event_from_dict(data: dict[str, object]) -> Event:
+    """Inverse of ``event_to_dict``."""
+
+    def dec(key: str) -> Decimal:
+        return Decimal(str(data[key]))
+
+    fx_items = data.get("fx") or []
+    assert isinstance(fx_items, list)
+    fx = tuple(
+        FxRate(
+            str(r["base"]),
+            str(r["quote"]),
+            Decimal(str(r["rate"])),
+            str(r["source"]),
+            datetime.fromisoformat(str(r["as_of"])),
+        )
+        for r in fx_items
+    )
+    high = data.get("day_high")
+    top_n = data.get("top_n")
+    rank = data.get("rank")
+    shares = data["shares"]
+    assert isinstance(shares, int)
+    return Event(
+        id=str(data["id"]),
+        kind=str(data["kind"]),  # type: ignore[arg-type]
+        time=datetime.fromisoformat(str(data["time"])),
+        symbol=str(data["symbol"]),
+        name=str(data.get("name", "")),
+        rule_id=str(data["rule"]),
+        value=dec("value"),
+        value_at_price=dec("value_at_price"),
+        currency=str(data["currency"]),
+        threshold=dec("threshold"),
+        hysteresis=dec("hysteresis"),
+        position=str(data["position"]),  # type: ignore[arg-type]
+        price=dec("price"),
+        price_currency=str(data["price_currency"]),
+        day_high=None if high is None else Decimal(str(high)),
+        shares=shares,
+        shares_source=str(data.get("shares_source", "")),
+        market_cap=dec("market_cap"),
+        fx=fx,
+        top_n=top_n if isinstance(top_n, int) else None,
+        rank=rank if isinstance(rank, int) else None,
+        exchange_tz=str(data.get("exchange_tz", "UTC")),
+        delayed=bool(data.get("delayed", False)),
+        threshold_source=str(data.get("threshold_source", "")),
+    )

@@ -1,0 +1,223 @@
+"""One tick: valuate observations, evaluate rules, persist and enqueue, in one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from monitor.core.evaluate import Skipped, evaluate
+from monitor.core.events import Event, event_to_dict
+from monitor.core.rules import RankRule, Rule, RuleState, ThresholdRule
+from monitor.core.valuation import Observation, SharesCount, valuate
+from monitor.errors import InputError
+from monitor.settings import RuleConfig, Settings, SinkConfig, SymbolConfig
+from monitor.store import Store, utc_iso
+
+SUMMARY_SENT = "baseline_summary_sent"
+
+
+def build_rule(cfg: RuleConfig) -> Rule:
+    """The core rule for one ``[[rules]]`` entry."""
+    notify = frozenset(cfg.notify_on)
+    if cfg.top_n is not None:
+        return RankRule(cfg.id, cfg.symbol, cfg.top_n, cfg.hysteresis, cfg.confirm, notify)
+    assert cfg.threshold is not None and cfg.currency is not None
+    return ThresholdRule(
+        cfg.id, cfg.symbol, cfg.threshold, cfg.currency, cfg.hysteresis, cfg.confirm, notify
+    )
+
+
+def shares_on(cfg: SymbolConfig, day: date) -> SharesCount:
+    """Shares counted on ``day``: the newest configured count in force then.
+
+    Before the oldest known count, the oldest is used (documented approximation).
+    """
+    entries = [(c.since, c.shares, c.source) for c in cfg.shares_history]
+    entries.append((cfg.shares_as_of or date.min, cfg.shares, cfg.shares_source))
+    entries.sort()
+    chosen = entries[0]
+    for entry in entries:
+        if entry[0] <= day:
+            chosen = entry
+    since, total, source = chosen
+    return SharesCount(total, source, None if since == date.min else since)
+
+
+def wants(sink: SinkConfig, rule: RuleConfig, kind: str) -> bool:
+    """Whether a sink subscribes to one event kind of one rule."""
+    if kind not in rule.notify_on:
+        return False
+    if sink.rules is not None and rule.id not in sink.rules:
+        return False
+    return sink.kinds is None or kind in sink.kinds
+
+
+@dataclass
+class BatchResult:
+    """What one batch did: events emitted, rows skipped and why."""
+
+    events: list[Event] = field(default_factory=list)
+    observations: int = 0
+    already_seen: int = 0
+    skipped: Counter[tuple[str, str]] = field(default_factory=Counter)
+    enqueued: int = 0
+
+
+class Engine:
+    """Evaluates observations against the configured rules with state kept in a ``Store``."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self._symbols = {s.symbol: s for s in settings.symbols}
+        self._rule_cfg = {r.id: r for r in settings.rules}
+        self._rules: dict[str, list[Rule]] = {}
+        for cfg in settings.rules:
+            self._rules.setdefault(cfg.symbol, []).append(build_rule(cfg))
+        self._zones = {s.symbol: ZoneInfo(s.timezone) for s in settings.symbols}
+        self.states: dict[str, RuleState] = store.rule_states()
+        self.last_times: dict[str, datetime] = store.last_times()
+        self._shares_cache: dict[tuple[str, date], SharesCount] = {}
+
+    def _shares(self, cfg: SymbolConfig, day: date) -> SharesCount:
+        key = (cfg.symbol, day)
+        found = self._shares_cache.get(key)
+        if found is None:
+            found = self._shares_cache[key] = shares_on(cfg, day)
+        return found
+
+    def process(
+        self, observations: Iterable[Observation], now: float, *, where: str = ""
+    ) -> BatchResult:
+        """Evaluate a batch in one transaction; nothing is written if any row is rejected."""
+        result = BatchResult()
+        first_run = self.store.meta(SUMMARY_SENT) is None and not self.states
+        before = dict(self.states)
+        before_times = dict(self.last_times)
+        try:
+            with self.store.transaction():
+                self._process(observations, result)
+                self._enqueue(result, now, first_run)
+        except BaseException:
+            self.states = before
+            self.last_times = before_times
+            raise
+        return result
+
+    def _process(self, observations: Iterable[Observation], result: BatchResult) -> None:
+        changed: dict[str, RuleState] = {}
+        rows: list[tuple[object, ...]] = []
+        store = self.store
+        for obs in observations:
+            cfg = self._symbols.get(obs.symbol)
+            if cfg is None:
+                raise InputError(
+                    f"symbol {obs.symbol!r} is not configured",
+                    obs.extra.get("where", ""),
+                    "add it to [[symbols]] or remove its rows",
+                )
+            last = self.last_times.get(obs.symbol)
+            if last is not None and obs.time <= last:
+                result.already_seen += 1
+                continue
+            self.last_times[obs.symbol] = obs.time
+            day = obs.time.astimezone(self._zones[obs.symbol]).date()
+            val = valuate(obs, self._shares(cfg, day), day)
+            new_states, events, skipped = evaluate(
+                self._rules.get(obs.symbol, ()), self.states, val, cfg.display_name, cfg.timezone
+            )
+            self.states.update(new_states)
+            changed.update(new_states)
+            result.events.extend(events)
+            for skip in skipped:
+                result.skipped[(skip.rule_id, skip.reason)] += 1
+            rows.append(observation_row(obs, val.shares, val.market_cap.amount))
+            result.observations += 1
+            if len(rows) >= 2000:
+                store.add_observations(rows)
+                rows.clear()
+        if rows:
+            store.add_observations(rows)
+        store.put_rule_states(changed.values())
+        store.add_events(result.events)
+
+    def _enqueue(self, result: BatchResult, now: float, first_run: bool) -> None:
+        baselines = [e for e in result.events if e.kind == "baseline"]
+        if first_run and baselines:
+            summary = summary_payload(baselines)
+            for sink in self.settings.sinks:
+                subscribed = [
+                    e for e in baselines if wants(sink, self._rule_cfg[e.rule_id], "baseline")
+                ]
+                if subscribed:
+                    payload = summary_payload(subscribed)
+                    if self.store.enqueue(str(summary["id"]), sink.id, "summary", payload, now):
+                        result.enqueued += 1
+        if first_run or baselines:
+            self.store.set_meta(SUMMARY_SENT, "1")
+        for event in result.events:
+            if event.kind == "baseline":
+                continue
+            rule = self._rule_cfg[event.rule_id]
+            payload: dict[str, object] | None = None
+            for sink in self.settings.sinks:
+                if wants(sink, rule, event.kind):
+                    payload = payload or event_to_dict(event)
+                    if self.store.enqueue(event.id, sink.id, event.kind, payload, now):
+                        result.enqueued += 1
+
+
+def summary_payload(baselines: list[Event]) -> dict[str, object]:
+    """The one start-up summary of every rule's first reading."""
+    ids = "|".join(sorted(e.id for e in baselines))
+    return {
+        "id": "sum_" + hashlib.sha256(ids.encode()).hexdigest()[:24],
+        "kind": "summary",
+        "time": max(e.time for e in baselines).isoformat(),
+        "baselines": [event_to_dict(e) for e in baselines],
+    }
+
+
+def observation_row(obs: Observation, shares: SharesCount, cap: Decimal) -> tuple[object, ...]:
+    """The stored form of one observation."""
+    inputs = json.dumps(
+        {
+            "fx": [
+                {"pair": r.pair, "rate": str(r.rate), "source": r.source, "as_of": r.as_of.isoformat()}
+                for r in obs.fx
+            ],
+            "cutoffs_usd": {str(n): str(v) for n, v in obs.ranking.cutoffs_usd}
+            if obs.ranking is not None
+            else {},
+        }
+    )
+    return (
+        obs.symbol,
+        utc_iso(obs.time),
+        obs.time.isoformat(),
+        str(obs.price),
+        obs.currency,
+        None if obs.day_high is None else str(obs.day_high),
+        shares.total,
+        shares.source,
+        str(cap),
+        inputs,
+        obs.source,
+    )
+
+
+def describe_skips(skipped: Counter[tuple[str, str]]) -> list[str]:
+    """Human lines for rules skipped for missing inputs."""
+    return [
+        f"rule {rule} skipped on {n} row{'s' if n != 1 else ''}: {reason}"
+        for (rule, reason), n in sorted(skipped.items())
+    ]
+
+
+__all__ = ["BatchResult", "Engine", "Skipped", "build_rule", "shares_on", "summary_payload"]

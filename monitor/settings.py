@@ -1,0 +1,348 @@
+"""Configuration: TOML file, then ``MCAP_`` environment variables, validated once and frozen.
+
+Lookup order for the file: ``--config``, ``$MCAP_CONFIG``, ``./config/mcap-monitor.toml``, then
+the copy of that default shipped inside the package.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from monitor.core.events import EVENT_KINDS, EventKind
+from monitor.core.money import check_currency, to_decimal
+from monitor.errors import ConfigError
+
+DEFAULT_CONFIG = Path("config") / "mcap-monitor.toml"
+PACKAGED_CONFIG = Path(__file__).parent / "data" / "mcap-monitor.toml"
+
+
+def _decimal(value: object) -> Decimal:
+    return to_decimal(value)
+
+
+def _currency(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a currency code such as HKD")
+    return check_currency(value.strip().upper())
+
+
+Num = Annotated[Decimal, BeforeValidator(_decimal)]
+Currency = Annotated[str, BeforeValidator(_currency)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SharesChange(_Model):
+    """From ``since`` on, ``shares`` are counted (placements, buy-backs, splits)."""
+
+    since: date
+    shares: int = Field(gt=0)
+    source: str = "config"
+
+
+class SymbolConfig(_Model):
+    """A watched listing and how its shares are counted."""
+
+    symbol: str = Field(min_length=1)
+    name: str = ""
+    name_zh: str = ""
+    currency: Currency = "HKD"
+    exchange: str = "XHKG"
+    timezone: str = "Asia/Hong_Kong"
+    shares: int = Field(gt=0, description="total counted shares, all classes")
+    shares_mode: Literal["static", "source_plus_unlisted", "yahoo_implied"] = "static"
+    unlisted_shares: int = Field(default=0, ge=0)
+    shares_as_of: date | None = None
+    shares_source: str = "config"
+    shares_history: tuple[SharesChange, ...] = ()
+    ranking_symbol: str | None = None
+    max_jump: Num = Decimal("0.25")
+    max_quote_age: int = Field(default=1800, gt=0, description="seconds")
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.symbol
+
+
+class RuleConfig(_Model):
+    """A currency threshold (``threshold`` + ``currency``) or a global rank (``top_n``)."""
+
+    id: str = Field(min_length=1)
+    symbol: str = Field(min_length=1)
+    threshold: Num | None = None
+    currency: Currency | None = None
+    top_n: int | None = Field(default=None, gt=0)
+    hysteresis: Num = Decimal("0.01")
+    confirm: int = Field(default=1, ge=1)
+    notify_on: tuple[EventKind, ...] = tuple(EVENT_KINDS)  # type: ignore[assignment]
+    label: str = ""
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> RuleConfig:
+        if self.top_n is not None:
+            if self.threshold is not None or self.currency is not None:
+                raise ValueError("a rule has either top_n, or threshold and currency, not both")
+        elif self.threshold is None or self.currency is None:
+            raise ValueError("a rule needs threshold and currency (or top_n for a rank rule)")
+        elif self.threshold <= 0:
+            raise ValueError("threshold must be positive")
+        if not Decimal(0) <= self.hysteresis < Decimal(1):
+            raise ValueError("hysteresis is a fraction in [0, 1), e.g. 0.01 for 1 %")
+        return self
+
+
+SinkType = Literal[
+    "console", "slack", "webhook", "feishu", "dingtalk", "wecom", "discord", "teams", "apprise"
+]
+
+
+class SinkConfig(_Model):
+    """Where alerts go. ``url`` and ``secret`` are secrets: never printed or logged."""
+
+    id: str = Field(min_length=1)
+    type: SinkType
+    url: SecretStr | None = None
+    secret: SecretStr | None = None
+    url_credential: str | None = None
+    secret_credential: str | None = None
+    rules: tuple[str, ...] | None = None
+    kinds: tuple[str, ...] | None = None
+    language: Literal["en", "zh"] = "en"
+    quiet_hours: str | None = None
+    timezone: str = "UTC"
+    urgent_kinds: tuple[str, ...] = ()
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    timeout: float = Field(default=10.0, gt=0)
+    digest: bool = False
+
+
+class SourceConfig(_Model):
+    """Live sources (``yahoo``) or a recorded tape for demos and tests."""
+
+    kind: Literal["yahoo", "tape"] = "yahoo"
+    path: Path | None = None
+    speed: float = Field(default=0.0, ge=0)
+    timeout: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _tape_has_path(self) -> SourceConfig:
+        if self.kind == "tape" and self.path is None:
+            raise ValueError('source.kind = "tape" needs source.path')
+        return self
+
+
+class FxConfig(_Model):
+    primary: Literal["yahoo", "ecb"] = "yahoo"
+    secondary: Literal["yahoo", "ecb", "none"] = "ecb"
+    tolerance: Num = Decimal("0.01")
+    max_age_days: Num = Decimal(4)
+    ecb_base_url: str = "https://www.ecb.europa.eu/stats/eurofxref"
+    currencies: tuple[Currency, ...] = ("CNY", "USD")
+
+
+class RankingConfig(_Model):
+    enabled: bool = True
+    base_url: str = "https://companiesmarketcap.com"
+    refresh_hours: Num = Decimal(6)
+    cache_file: Path | None = None
+    universe: Path | None = None
+    cutoff_usd: Num | None = None
+    cutoff_top_n: int = 100
+    cutoff_as_of: date | None = None
+
+
+class HealthConfig(_Model):
+    enabled: bool = True
+    listen: str = "127.0.0.1:9464"
+
+
+class DaemonConfig(_Model):
+    poll_interval: int = Field(default=60, gt=0)
+    offhours_interval: int = Field(default=1800, gt=0)
+    ranking_interval: int = Field(default=6 * 3600, gt=0)
+    retention_days: int = Field(default=90, gt=0)
+    heartbeat_url: SecretStr | None = None
+    state_dir: Path | None = None
+    delivery_max_age: int = Field(default=24 * 3600, gt=0)
+
+
+class Settings(BaseSettings):
+    """The whole effective configuration (file, then environment), frozen after load."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MCAP_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    symbols: tuple[SymbolConfig, ...] = Field(min_length=1)
+    rules: tuple[RuleConfig, ...] = ()
+    sinks: tuple[SinkConfig, ...] = (SinkConfig(id="console", type="console"),)
+    source: SourceConfig = SourceConfig()
+    fx: FxConfig = FxConfig()
+    ranking: RankingConfig = RankingConfig()
+    health: HealthConfig = HealthConfig()
+    daemon: DaemonConfig = DaemonConfig()
+    state_db: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file (passed as init kwargs).
+        return env_settings, init_settings
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_rule_ids(cls, rules: tuple[RuleConfig, ...]) -> tuple[RuleConfig, ...]:
+        _unique([r.id for r in rules], "rule id")
+        return rules
+
+    @field_validator("sinks")
+    @classmethod
+    def _unique_sink_ids(cls, sinks: tuple[SinkConfig, ...]) -> tuple[SinkConfig, ...]:
+        _unique([s.id for s in sinks], "sink id")
+        return sinks
+
+    @model_validator(mode="after")
+    def _references(self) -> Settings:
+        _unique([s.symbol for s in self.symbols], "symbol")
+        known = {s.symbol for s in self.symbols}
+        for rule in self.rules:
+            if rule.symbol not in known:
+                raise ValueError(
+                    f"rule {rule.id!r} refers to unknown symbol {rule.symbol!r}; "
+                    f"known symbols: {', '.join(sorted(known))}"
+                )
+        rule_ids = {r.id for r in self.rules}
+        for sink in self.sinks:
+            for rid in sink.rules or ():
+                if rid not in rule_ids:
+                    raise ValueError(f"sink {sink.id!r} filters on unknown rule {rid!r}")
+        return self
+
+    def symbol(self, symbol: str) -> SymbolConfig:
+        """The config of one watched symbol (``KeyError`` if not watched)."""
+        for s in self.symbols:
+            if s.symbol == symbol:
+                return s
+        raise KeyError(symbol)
+
+
+def _unique(values: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"duplicate {what} {value!r}: each must be unique")
+        seen.add(value)
+
+
+def resolve_config_path(explicit: Path | None) -> Path:
+    """Which config file is used, by the documented lookup order."""
+    if explicit is not None:
+        return explicit
+    env = os.environ.get("MCAP_CONFIG")
+    if env:
+        return Path(env)
+    if DEFAULT_CONFIG.is_file():
+        return DEFAULT_CONFIG
+    return PACKAGED_CONFIG
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file, turning every failure into a ``ConfigError`` that names the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            "config file not found", str(path), "pass --config FILE or set MCAP_CONFIG"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file: {exc.strerror}", str(path)) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"invalid TOML: {exc}", str(path), "fix the syntax") from None
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _line_of(path: Path, loc: tuple[int | str, ...]) -> str:
+    """Best-effort ``:line`` of the table an error points into, for arrays of tables."""
+    if len(loc) < 2 or not isinstance(loc[0], str) or not isinstance(loc[1], int):
+        return ""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return ""
+    header = f"[[{loc[0]}]]"
+    seen = -1
+    for number, line in enumerate(lines, 1):
+        if line.strip() == header:
+            seen += 1
+            if seen == loc[1]:
+                if len(loc) > 2 and isinstance(loc[2], str):
+                    for sub in range(number, min(len(lines), number + 60)):
+                        key = lines[sub].split("=", 1)[0].strip()
+                        if key == loc[2]:
+                            return f":{sub + 1}"
+                        if lines[sub].strip().startswith("["):
+                            break
+                return f":{number}"
+    return ""
+
+
+def load_settings(path: Path | None = None) -> tuple[Settings, Path]:
+    """Load and validate the configuration; raise ``ConfigError`` naming the key and file."""
+    resolved = resolve_config_path(path)
+    data = read_toml(resolved)
+    try:
+        return Settings(**data), resolved
+    except ValidationError as exc:
+        err = exc.errors(include_url=False, include_input=False)[0]
+        loc = tuple(err.get("loc", ()))
+        key = _loc(loc)
+        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+        if err.get("type") == "extra_forbidden":
+            msg = "unknown key"
+            hint = "remove it or check its spelling against the configuration reference in README"
+        else:
+            hint = "fix the value"
+        what = f"invalid config: {key}: {msg}" if key else f"invalid config: {msg}"
+        more = len(exc.errors()) - 1
+        if more:
+            what += f" (and {more} more error{'s' if more > 1 else ''})"
+        raise ConfigError(what, f"{resolved}{_line_of(resolved, loc)}", hint) from None

@@ -1,0 +1,1 @@
+"""Adapters that bring observations in: Yahoo (yfinance), ECB, rankings and recorded tapes."""

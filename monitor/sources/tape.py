@@ -1,0 +1,217 @@
+"""Recorded observations in CSV ("tapes"), streamed and validated row by row.
+
+Columns (header required, extra columns ignored):
+required ``time`` (ISO 8601 with UTC offset), ``symbol``, ``price``, ``currency``;
+optional ``day_high``, ``shares``, ``fx_<BASE>_<QUOTE>`` (1 BASE = rate QUOTE),
+``top<N>_cutoff_usd``, and ``fx_source`` / ``fx_as_of`` describing the row's FX rates.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import IO
+
+from monitor.core.money import ISO_4217, FxRate
+from monitor.core.valuation import Observation, Ranking, SharesCount
+from monitor.errors import InputError
+
+REQUIRED = ("time", "symbol", "price", "currency")
+_FX = re.compile(r"^fx_([A-Z]{3})_([A-Z]{3})$")
+_CUTOFF = re.compile(r"^top(\d+)_cutoff_usd$")
+
+
+@dataclass(frozen=True)
+class _Layout:
+    index: dict[str, int]
+    fx: tuple[tuple[int, str, str], ...]
+    cutoffs: tuple[tuple[int, int], ...]
+
+
+class TapeReader:
+    """Iterate a tape's rows as observations, raising ``InputError`` at the first bad cell.
+
+    ``where`` in errors is ``file:line:column`` (1-based; the column of the bad cell).
+    """
+
+    def __init__(self, path: Path | str, stream: IO[str] | None = None) -> None:
+        self.path = Path(path)
+        self._stream = stream
+        self.rows = 0
+
+    def _err(self, line: int, col: int, what: str, hint: str) -> InputError:
+        return InputError(what, f"{self.path}:{line}:{col}", hint)
+
+    def _layout(self, header: list[str]) -> _Layout:
+        names = [h.strip().lstrip("\ufeff") for h in header]
+        index: dict[str, int] = {}
+        for pos, name in enumerate(names):
+            if name in index:
+                raise self._err(1, pos + 1, f"duplicate column {name!r}", "remove one of them")
+            index[name] = pos
+        for name in REQUIRED:
+            if name not in index:
+                raise self._err(
+                    1, 1, f"missing required column {name!r}",
+                    "the header must name time, symbol, price and currency",
+                )
+        fx: list[tuple[int, str, str]] = []
+        cutoffs: list[tuple[int, int]] = []
+        for name, pos in index.items():
+            if m := _FX.match(name):
+                base, quote = m.group(1), m.group(2)
+                for code in (base, quote):
+                    if code not in ISO_4217:
+                        raise self._err(
+                            1, pos + 1, f"unknown currency code {code!r} in column {name!r}",
+                            "name FX columns fx_<BASE>_<QUOTE> with ISO 4217 codes, e.g. fx_HKD_CNY",
+                        )
+                fx.append((pos, base, quote))
+            elif m := _CUTOFF.match(name):
+                n = int(m.group(1))
+                if n < 1:
+                    raise self._err(1, pos + 1, f"bad column {name!r}", "N must be at least 1")
+                cutoffs.append((pos, n))
+        return _Layout(index, tuple(fx), tuple(cutoffs))
+
+    def __iter__(self) -> Iterator[Observation]:
+        if self._stream is not None:
+            yield from self._read(self._stream)
+            return
+        try:
+            handle = self.path.open(encoding="utf-8", newline="")
+        except FileNotFoundError:
+            raise InputError("tape not found", str(self.path), "check the path") from None
+        except OSError as exc:
+            raise InputError(f"cannot read tape: {exc.strerror}", str(self.path)) from None
+        with handle:
+            yield from self._read(handle)
+
+    def _read(self, handle: IO[str]) -> Iterator[Observation]:
+        reader = csv.reader(handle, strict=True)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise self._err(1, 1, "empty tape", "a header row is required") from None
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise self._err(1, 1, f"malformed CSV: {exc}", "fix the header row") from None
+        layout = self._layout(header)
+        ix = layout.index
+        i_time, i_sym, i_price, i_cur = ix["time"], ix["symbol"], ix["price"], ix["currency"]
+        i_high, i_shares = ix.get("day_high"), ix.get("shares")
+        i_src, i_asof = ix.get("fx_source"), ix.get("fx_as_of")
+        width = len(header)
+        last_time: dict[str, datetime] = {}
+        line = 1
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except (csv.Error, UnicodeDecodeError) as exc:
+                raise self._err(reader.line_num, 1, f"malformed CSV: {exc}", "fix the row") from None
+            line = reader.line_num
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if len(row) != width:
+                raise self._err(
+                    line, min(len(row), width) + 1,
+                    f"row has {len(row)} fields, header has {width}",
+                    "check for a missing or extra comma",
+                )
+            time = self._time(row[i_time], line, i_time)
+            symbol = row[i_sym].strip()
+            if not symbol:
+                raise self._err(line, i_sym + 1, "empty symbol", "fill in the symbol")
+            previous = last_time.get(symbol)
+            if previous is not None and time <= previous:
+                raise self._err(
+                    line, i_time + 1,
+                    f"time {row[i_time]} is not after the previous row of {symbol}",
+                    "sort the tape by time, oldest first, without duplicates",
+                )
+            last_time[symbol] = time
+            currency = row[i_cur].strip()
+            if currency not in ISO_4217:
+                raise self._err(
+                    line, i_cur + 1, f"unknown currency code {currency!r}",
+                    "use an ISO 4217 code such as HKD",
+                )
+            price = self._positive(row[i_price], line, i_price, "price")
+            high = None
+            if i_high is not None and row[i_high].strip():
+                high = self._positive(row[i_high], line, i_high, "day_high")
+            shares = None
+            if i_shares is not None and row[i_shares].strip():
+                shares = SharesCount(self._count(row[i_shares], line, i_shares), "tape")
+            fx_source = row[i_src].strip() if i_src is not None else ""
+            fx_as_of = time
+            if i_asof is not None and row[i_asof].strip():
+                fx_as_of = self._time(row[i_asof], line, i_asof, date_ok=True)
+            rates = []
+            for pos, base, quote in layout.fx:
+                cell = row[pos]
+                if cell.strip():
+                    rate = self._positive(cell, line, pos, f"fx_{base}_{quote}")
+                    rates.append(FxRate(base, quote, rate, fx_source or "tape", fx_as_of))
+            ranking = None
+            if layout.cutoffs:
+                cuts = tuple(
+                    (n, self._positive(row[pos], line, pos, f"top{n}_cutoff_usd"))
+                    for pos, n in layout.cutoffs
+                    if row[pos].strip()
+                )
+                if cuts:
+                    ranking = Ranking("tape", time, (), cuts)
+            self.rows += 1
+            yield Observation(
+                time, symbol, price, currency, high, shares, tuple(rates), ranking, "tape"
+            )
+
+    def _time(self, cell: str, line: int, pos: int, *, date_ok: bool = False) -> datetime:
+        text = cell.strip()
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            raise self._err(
+                line, pos + 1, f"bad timestamp {text!r}",
+                "use ISO 8601 with a UTC offset, e.g. 2025-02-07T16:00:00+08:00",
+            ) from None
+        if value.tzinfo is None:
+            if date_ok and len(text) == 10:
+                return value.replace(tzinfo=UTC)
+            raise self._err(
+                line, pos + 1, f"timestamp {text!r} has no UTC offset",
+                "add one, e.g. 2025-02-07T16:00:00+08:00",
+            )
+        return value
+
+    def _number(self, cell: str, line: int, pos: int, name: str) -> Decimal:
+        try:
+            value = Decimal(cell.strip())
+        except InvalidOperation:
+            raise self._err(
+                line, pos + 1, f"{name} is not a number: {cell!r}", "write a plain decimal number"
+            ) from None
+        if not value.is_finite():
+            raise self._err(
+                line, pos + 1, f"{name} is not finite: {cell!r}", "NaN and infinity are not prices"
+            )
+        return value
+
+    def _positive(self, cell: str, line: int, pos: int, name: str) -> Decimal:
+        value = self._number(cell, line, pos, name)
+        if value <= 0:
+            raise self._err(line, pos + 1, f"{name} must be positive, got {cell!r}", "fix the value")
+        return value
+
+    def _count(self, cell: str, line: int, pos: int) -> int:
+        value = self._positive(cell, line, pos, "shares")
+        if value != value.to_integral_value():
+            raise self._err(line, pos + 1, f"shares must be a whole number, got {cell!r}", "fix it")
+        return int(value)

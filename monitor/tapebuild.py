@@ -1,0 +1,209 @@
+"""Build tapes from price history (Yahoo CSV) and ECB reference-rate history (CSV).
+
+Daily bars: the close is the price, the high the day high, stamped at the exchange close;
+FX is the ECB reference rate of the bar's date or the last one before it (weekends and
+holidays carry the previous working day's rate).
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import IO
+from zoneinfo import ZoneInfo
+
+from monitor.errors import InputError
+
+PRICE_QUANTUM = Decimal("0.001")
+FX_QUANTUM = Decimal("0.00000001")
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One OHLCV bar of a price history."""
+
+    start: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: int
+
+    @property
+    def is_placeholder(self) -> bool:
+        """Yahoo fills some half days with O=H=L=C and zero volume: not a real bar."""
+        return self.volume == 0 and self.open == self.high == self.low == self.close
+
+
+def _price(cell: str, where: str, name: str) -> Decimal:
+    try:
+        value = Decimal(cell.strip())
+    except InvalidOperation:
+        raise InputError(f"{name} is not a number: {cell!r}", where, "fix the file") from None
+    if not value.is_finite() or value <= 0:
+        raise InputError(f"{name} must be a positive number, got {cell!r}", where, "fix the file")
+    # float32 downloads: 39.54999923706055 is HK$39.55
+    return value.quantize(PRICE_QUANTUM).normalize()
+
+
+def read_yahoo_csv(path: Path) -> Iterator[Bar]:
+    """Bars from a yfinance ``history()`` CSV (Date,Open,High,Low,Close,Volume,...)."""
+    try:
+        handle: IO[str] = path.open(encoding="utf-8", newline="")
+    except OSError as exc:
+        raise InputError(f"cannot read price history: {exc.strerror}", str(path)) from None
+    with handle:
+        reader = csv.DictReader(handle)
+        need = {"Date", "Open", "High", "Low", "Close", "Volume"}
+        missing = need - set(reader.fieldnames or ())
+        if missing:
+            raise InputError(
+                f"missing columns {sorted(missing)}", f"{path}:1",
+                "expected a Yahoo history CSV: Date,Open,High,Low,Close,Volume",
+            )
+        for row in reader:
+            where = f"{path}:{reader.line_num}"
+            try:
+                start = datetime.fromisoformat(row["Date"].strip())
+            except ValueError:
+                raise InputError(f"bad date {row['Date']!r}", where, "use ISO 8601") from None
+            try:
+                volume = int(Decimal(row["Volume"] or "0"))
+            except InvalidOperation:
+                raise InputError(f"bad volume {row['Volume']!r}", where, "fix the file") from None
+            yield Bar(
+                start,
+                _price(row["Open"], where, "Open"),
+                _price(row["High"], where, "High"),
+                _price(row["Low"], where, "Low"),
+                _price(row["Close"], where, "Close"),
+                volume,
+            )
+
+
+class EcbHistory:
+    """ECB euro reference rates by date (units of currency per 1 EUR)."""
+
+    def __init__(self, rows: Sequence[tuple[date, dict[str, Decimal]]]) -> None:
+        self._rows = sorted(rows, key=lambda r: r[0])
+        self._dates = [r[0] for r in self._rows]
+
+    @classmethod
+    def from_csv(cls, path: Path) -> EcbHistory:
+        """Parse ``eurofxref-hist.csv`` (``N/A`` for discontinued currencies)."""
+        try:
+            handle = path.open(encoding="utf-8", newline="")
+        except OSError as exc:
+            raise InputError(f"cannot read FX history: {exc.strerror}", str(path)) from None
+        rows: list[tuple[date, dict[str, Decimal]]] = []
+        with handle:
+            reader = csv.reader(handle)
+            header = [h.strip() for h in next(reader, [])]
+            if not header or header[0] != "Date":
+                raise InputError("not an ECB history CSV", f"{path}:1", "expected Date,USD,...")
+            for row in reader:
+                if not row:
+                    continue
+                try:
+                    day = date.fromisoformat(row[0].strip())
+                except ValueError:
+                    raise InputError(
+                        f"bad date {row[0]!r}", f"{path}:{reader.line_num}", "fix the file"
+                    ) from None
+                rates: dict[str, Decimal] = {}
+                for code, cell in zip(header[1:], row[1:], strict=False):
+                    cell = cell.strip()
+                    if code and cell and cell != "N/A":
+                        try:
+                            rates[code] = Decimal(cell)
+                        except InvalidOperation:
+                            raise InputError(
+                                f"bad rate {cell!r} for {code}",
+                                f"{path}:{reader.line_num}", "fix the file",
+                            ) from None
+                rates["EUR"] = Decimal(1)
+                rows.append((day, rates))
+        return cls(rows)
+
+    def on_or_before(self, day: date) -> tuple[date, dict[str, Decimal]] | None:
+        """The reference rates in force on ``day`` (the last publication on or before it)."""
+        i = bisect.bisect_right(self._dates, day)
+        return None if i == 0 else self._rows[i - 1]
+
+    def cross(self, day: date, base: str, quote: str) -> tuple[date, Decimal] | None:
+        """1 ``base`` = rate ``quote`` on ``day``, crossed through EUR."""
+        found = self.on_or_before(day)
+        if found is None:
+            return None
+        published, rates = found
+        if base not in rates or quote not in rates:
+            return None
+        return published, (rates[quote] / rates[base]).quantize(FX_QUANTUM)
+
+
+@dataclass
+class TapeBuild:
+    """What a build wrote and what it skipped."""
+
+    rows: int = 0
+    placeholders: list[date] | None = None
+
+
+def build_daily_tape(
+    bars: Iterator[Bar],
+    ecb: EcbHistory | None,
+    out: IO[str],
+    *,
+    symbol: str,
+    currency: str,
+    shares: int | None,
+    fx_quotes: Sequence[str] = ("CNY", "USD"),
+    timezone: str = "Asia/Hong_Kong",
+    close: time = time(16, 0),
+    start: date | None = None,
+    end: date | None = None,
+) -> TapeBuild:
+    """Write one tape row per daily bar (close as price, high as day high)."""
+    zone = ZoneInfo(timezone)
+    fx_cols = [f"fx_{currency}_{q}" for q in fx_quotes if q != currency] if ecb else []
+    header = ["time", "symbol", "price", "currency", "day_high"]
+    if shares is not None:
+        header.append("shares")
+    header += fx_cols
+    if fx_cols:
+        header += ["fx_source", "fx_as_of"]
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    result = TapeBuild(placeholders=[])
+    assert result.placeholders is not None
+    for bar in bars:
+        day = bar.start.astimezone(zone).date() if bar.start.tzinfo else bar.start.date()
+        if (start and day < start) or (end and day > end):
+            continue
+        if bar.is_placeholder:
+            result.placeholders.append(day)
+            continue
+        stamp = datetime.combine(day, close, zone)
+        row: list[str] = [stamp.isoformat(), symbol, str(bar.close), currency, str(bar.high)]
+        if shares is not None:
+            row.append(str(shares))
+        if fx_cols and ecb is not None:
+            published: date | None = None
+            for quote in fx_quotes:
+                if quote == currency:
+                    continue
+                found = ecb.cross(day, currency, quote)
+                if found is None:
+                    row.append("")
+                    continue
+                published, rate = found
+                row.append(str(rate))
+            row += ["ECB", published.isoformat() if published else ""]
+        writer.writerow(row)
+        result.rows += 1
+    return result
