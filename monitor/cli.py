@@ -18,22 +18,32 @@ COMMAND_MODULES = (
     "monitor.commands.inspect",
     "monitor.commands.config_cmd",
     "monitor.commands.tape_cmd",
+    "monitor.commands.outbox_cmd",
+    "monitor.commands.run_cmd",
+    "monitor.commands.backtest_cmd",
+    "monitor.commands.check",
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--config", type=Path, default=argparse.SUPPRESS,
+        "--config",
+        type=Path,
+        default=argparse.SUPPRESS,
         help="config file (default: $MCAP_CONFIG, else config/mcap-monitor.toml)",
     )
     common.add_argument(
-        "--debug", action="store_true", default=argparse.SUPPRESS,
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
         help="show tracebacks on errors",
     )
     common.add_argument(
-        "--log-level", default=argparse.SUPPRESS,
-        choices=["debug", "info", "warning", "error"], help="log verbosity (default: info)",
+        "--log-level",
+        default=argparse.SUPPRESS,
+        choices=["debug", "info", "warning", "error"],
+        help="log verbosity (default: info)",
     )
     parser = argparse.ArgumentParser(
         prog="mcap-monitor",
@@ -71,8 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         print(
-            f"Error: unexpected {type(exc).__name__}: {exc}: run again with --debug "
-            "and report it",
+            f"Error: unexpected {type(exc).__name__}: {exc}: run again with --debug and report it",
             file=sys.stderr,
         )
         return 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections import Counter
@@ -17,7 +18,7 @@ from monitor.core.rules import RankRule, Rule, RuleState, ThresholdRule
 from monitor.core.valuation import Observation, SharesCount, valuate
 from monitor.errors import InputError
 from monitor.settings import RuleConfig, Settings, SinkConfig, SymbolConfig
-from monitor.store import Store, utc_iso
+from monitor.store import LastReading, Store, utc_iso
 
 SUMMARY_SENT = "baseline_summary_sent"
 
@@ -72,8 +73,12 @@ class BatchResult:
 class Engine:
     """Evaluates observations against the configured rules with state kept in a ``Store``."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, *, record_observations: bool = True
+    ) -> None:
         self.settings = settings
+        # An ephemeral replay has no use for its observations; the daemon keeps them.
+        self.record_observations = record_observations
         self.store = store
         self._symbols = {s.symbol: s for s in settings.symbols}
         self._rule_cfg = {r.id: r for r in settings.rules}
@@ -111,15 +116,17 @@ class Engine:
         return result
 
     def _process(self, observations: Iterable[Observation], result: BatchResult) -> None:
-        changed: dict[str, RuleState] = {}
+        latest: dict[str, tuple[datetime, Decimal, Decimal]] = {}
         rows: list[tuple[object, ...]] = []
         store = self.store
+        states = self.states
+        record = self.record_observations
         for obs in observations:
             cfg = self._symbols.get(obs.symbol)
             if cfg is None:
                 raise InputError(
                     f"symbol {obs.symbol!r} is not configured",
-                    obs.extra.get("where", ""),
+                    f"observation at {obs.time.isoformat()} from {obs.source}",
                     "add it to [[symbols]] or remove its rows",
                 )
             last = self.last_times.get(obs.symbol)
@@ -129,35 +136,36 @@ class Engine:
             self.last_times[obs.symbol] = obs.time
             day = obs.time.astimezone(self._zones[obs.symbol]).date()
             val = valuate(obs, self._shares(cfg, day), day)
-            new_states, events, skipped = evaluate(
-                self._rules.get(obs.symbol, ()), self.states, val, cfg.display_name, cfg.timezone
+            events, skipped = evaluate(
+                self._rules.get(obs.symbol, ()), states, val, cfg.display_name, cfg.timezone, latest
             )
-            self.states.update(new_states)
-            changed.update(new_states)
-            result.events.extend(events)
+            if events:
+                result.events.extend(events)
             for skip in skipped:
                 result.skipped[(skip.rule_id, skip.reason)] += 1
-            rows.append(observation_row(obs, val.shares, val.market_cap.amount))
             result.observations += 1
-            if len(rows) >= 2000:
-                store.add_observations(rows)
-                rows.clear()
+            if record:
+                rows.append(observation_row(obs, val.shares, val.market_cap.amount))
+                if len(rows) >= 2000:
+                    store.add_observations(rows)
+                    rows.clear()
         if rows:
             store.add_observations(rows)
-        store.put_rule_states(changed.values())
+        store.put_rule_states(
+            (states[rid], LastReading(*reading)) for rid, reading in latest.items()
+        )
         store.add_events(result.events)
 
     def _enqueue(self, result: BatchResult, now: float, first_run: bool) -> None:
         baselines = [e for e in result.events if e.kind == "baseline"]
         if first_run and baselines:
-            summary = summary_payload(baselines)
             for sink in self.settings.sinks:
                 subscribed = [
                     e for e in baselines if wants(sink, self._rule_cfg[e.rule_id], "baseline")
                 ]
                 if subscribed:
-                    payload = summary_payload(subscribed)
-                    if self.store.enqueue(str(summary["id"]), sink.id, "summary", payload, now):
+                    summary = summary_payload(subscribed)
+                    if self.store.enqueue(str(summary["id"]), sink.id, "summary", summary, now):
                         result.enqueued += 1
         if first_run or baselines:
             self.store.set_meta(SUMMARY_SENT, "1")
@@ -184,19 +192,22 @@ def summary_payload(baselines: list[Event]) -> dict[str, object]:
     }
 
 
+@functools.lru_cache(maxsize=256)
+def _json_text(text: str) -> str:
+    return json.dumps(text)
+
+
 def observation_row(obs: Observation, shares: SharesCount, cap: Decimal) -> tuple[object, ...]:
     """The stored form of one observation."""
-    inputs = json.dumps(
-        {
-            "fx": [
-                {"pair": r.pair, "rate": str(r.rate), "source": r.source, "as_of": r.as_of.isoformat()}
-                for r in obs.fx
-            ],
-            "cutoffs_usd": {str(n): str(v) for n, v in obs.ranking.cutoffs_usd}
-            if obs.ranking is not None
-            else {},
-        }
+    fx = ",".join(
+        f'{{"pair":"{r.base}/{r.quote}","rate":"{r.rate}","source":{_json_text(r.source)},'
+        f'"as_of":"{r.as_of.isoformat()}"}}'
+        for r in obs.fx
     )
+    cut = ""
+    if obs.ranking is not None:
+        cut = ",".join(f'"{n}":"{v}"' for n, v in obs.ranking.cutoffs_usd)
+    inputs = f'{{"fx":[{fx}],"cutoffs_usd":{{{cut}}}}}'
     return (
         obs.symbol,
         utc_iso(obs.time),

@@ -77,6 +77,10 @@ class SymbolConfig(_Model):
     ranking_symbol: str | None = None
     max_jump: Num = Decimal("0.25")
     max_quote_age: int = Field(default=1800, gt=0, description="seconds")
+    # warn when the configured share count is older than this, or Yahoo's implied count
+    # (marketCap / price) differs from ours by more than shares_tolerance
+    shares_max_age_days: int = Field(default=120, gt=0)
+    shares_tolerance: Num = Decimal("0.03")
 
     @property
     def display_name(self) -> str:
@@ -93,7 +97,7 @@ class RuleConfig(_Model):
     top_n: int | None = Field(default=None, gt=0)
     hysteresis: Num = Decimal("0.01")
     confirm: int = Field(default=1, ge=1)
-    notify_on: tuple[EventKind, ...] = tuple(EVENT_KINDS)  # type: ignore[assignment]
+    notify_on: tuple[EventKind, ...] = EVENT_KINDS
     label: str = ""
 
     @model_validator(mode="after")
@@ -124,6 +128,9 @@ class SinkConfig(_Model):
     secret: SecretStr | None = None
     url_credential: str | None = None
     secret_credential: str | None = None
+    # names of environment variables holding the URL / secret (kept out of the config file)
+    url_env: str | None = None
+    secret_env: str | None = None
     rules: tuple[str, ...] | None = None
     kinds: tuple[str, ...] | None = None
     language: Literal["en", "zh"] = "en"
@@ -134,6 +141,31 @@ class SinkConfig(_Model):
     timeout: float = Field(default=10.0, gt=0)
     digest: bool = False
 
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_window(cls, value: str | None) -> str | None:
+        import re  # local: keeps this edit inside the class
+
+        window = r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$"
+        if value is not None and not re.match(window, value.strip()):
+            raise ValueError(
+                'quiet_hours is "HH:MM-HH:MM" in the sink\'s timezone, e.g. "23:00-07:00"'
+            )
+        return None if value is None else value.strip()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown timezone {value!r}: use an IANA name such as Europe/London"
+            ) from None
+        return value
+
 
 class SourceConfig(_Model):
     """Live sources (``yahoo``) or a recorded tape for demos and tests."""
@@ -142,6 +174,11 @@ class SourceConfig(_Model):
     path: Path | None = None
     speed: float = Field(default=0.0, ge=0)
     timeout: float = Field(default=10.0, gt=0)
+    # send Yahoo's traffic to another host (a proxy, a local test server)
+    yahoo_base_url: str | None = None
+    # yfinance's sqlite caches (time zones, cookie); default: <state dir>/yfinance
+    cache_dir: Path | None = None
+    max_backoff: int = Field(default=1800, gt=0, description="seconds, after HTTP 429")
 
     @model_validator(mode="after")
     def _tape_has_path(self) -> SourceConfig:
@@ -156,6 +193,7 @@ class FxConfig(_Model):
     tolerance: Num = Decimal("0.01")
     max_age_days: Num = Decimal(4)
     ecb_base_url: str = "https://www.ecb.europa.eu/stats/eurofxref"
+    ecb_refresh: int = Field(default=3600, gt=0, description="seconds between ECB fetches")
     currencies: tuple[Currency, ...] = ("CNY", "USD")
 
 
@@ -168,6 +206,7 @@ class RankingConfig(_Model):
     cutoff_usd: Num | None = None
     cutoff_top_n: int = 100
     cutoff_as_of: date | None = None
+    user_agent: str | None = None
 
 
 class HealthConfig(_Model):
@@ -176,11 +215,20 @@ class HealthConfig(_Model):
 
 
 class DaemonConfig(_Model):
-    poll_interval: int = Field(default=60, gt=0)
-    offhours_interval: int = Field(default=1800, gt=0)
-    ranking_interval: int = Field(default=6 * 3600, gt=0)
+    """``mcap-monitor run``: job intervals in seconds, retention, proof of life."""
+
+    poll_interval: float = Field(default=60, gt=0)
+    offhours_interval: float = Field(default=1800, gt=0)
+    ranking_interval: float = Field(default=6 * 3600, gt=0)
+    # how often the outbox is checked for retries that came due (new rows wake it at once)
+    dispatch_interval: float = Field(default=5, gt=0)
+    # the poll after a close waits this long, for the closing auction and delayed quotes
+    close_poll_delay: float = Field(default=1200, ge=0)
+    # upper bound of the random offset of this instance's polls within the interval
+    jitter: float = Field(default=5, ge=0)
     retention_days: int = Field(default=90, gt=0)
     heartbeat_url: SecretStr | None = None
+    heartbeat_timeout: float = Field(default=5, gt=0)
     state_dir: Path | None = None
     delivery_max_age: int = Field(default=24 * 3600, gt=0)
 

@@ -77,12 +77,26 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
     """,
+    # 2: outbox retry window restarts when a dead delivery is re-queued by hand
+    """
+    ALTER TABLE outbox ADD COLUMN retry_from REAL;
+    CREATE INDEX outbox_sink ON outbox (sink_id, status, id);
+    """,
 )
 
 
 def utc_iso(moment: datetime) -> str:
     """Sortable text form of an aware time: ISO 8601 in UTC."""
     return moment.astimezone(UTC).isoformat()
+
+
+@dataclass(frozen=True)
+class LastReading:
+    """A rule's most recent value and threshold (for ``status``)."""
+
+    time: datetime
+    value: Decimal
+    threshold: Decimal
 
 
 @dataclass(frozen=True)
@@ -117,7 +131,9 @@ class Store:
         try:
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(target, timeout=30, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(
+                target, timeout=30, isolation_level=None, check_same_thread=False
+            )
             conn.execute("PRAGMA foreign_keys = ON")
             if path is not None:
                 conn.execute("PRAGMA journal_mode = WAL")
@@ -126,12 +142,14 @@ class Store:
             store._migrate()
         except sqlite3.Error as exc:
             raise StoreError(
-                f"cannot open state database: {exc}", str(target),
+                f"cannot open state database: {exc}",
+                str(target),
                 "check the path is writable and not used by an incompatible version",
             ) from None
         except OSError as exc:
             raise StoreError(
-                f"cannot create state directory: {exc.strerror}", str(target),
+                f"cannot create state directory: {exc.strerror}",
+                str(target),
                 "choose a writable --state-db path",
             ) from None
         return store
@@ -144,7 +162,8 @@ class Store:
         if version > len(MIGRATIONS):
             raise StoreError(
                 f"state database schema v{version} is newer than this program (v{len(MIGRATIONS)})",
-                str(self.path), "upgrade mcap-monitor or use another --state-db",
+                str(self.path),
+                "upgrade mcap-monitor or use another --state-db",
             )
         for number in range(version, len(MIGRATIONS)):
             with self.transaction():
@@ -188,24 +207,31 @@ class Store:
 
     # -- rule state -----------------------------------------------------------------------
     def rule_states(self) -> dict[str, RuleState]:
-        out: dict[str, RuleState] = {}
-        for row in self.conn.execute(
-            "SELECT rule_id, position, since, last_time, last_value, last_threshold, streak, "
-            "touched_day FROM rule_state"
-        ):
-            out[row[0]] = RuleState(
+        """Every rule's state machine state."""
+        return {
+            row[0]: RuleState(
                 row[0],
                 row[1],
                 datetime.fromisoformat(row[2]),
-                datetime.fromisoformat(row[3]),
-                Decimal(row[4]),
-                Decimal(row[5]),
-                int(row[6]),
-                date.fromisoformat(row[7]) if row[7] else None,
+                int(row[3]),
+                date.fromisoformat(row[4]) if row[4] else None,
             )
-        return out
+            for row in self.conn.execute(
+                "SELECT rule_id, position, since, streak, touched_day FROM rule_state"
+            )
+        }
 
-    def put_rule_states(self, states: Iterable[RuleState]) -> None:
+    def last_readings(self) -> dict[str, LastReading]:
+        """Every rule's last evaluated value and threshold."""
+        return {
+            row[0]: LastReading(datetime.fromisoformat(row[1]), Decimal(row[2]), Decimal(row[3]))
+            for row in self.conn.execute(
+                "SELECT rule_id, last_time, last_value, last_threshold FROM rule_state"
+            )
+        }
+
+    def put_rule_states(self, rows: Iterable[tuple[RuleState, LastReading]]) -> None:
+        """Upsert rule states together with their last reading."""
         self.conn.executemany(
             "INSERT INTO rule_state VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (rule_id) DO "
             "UPDATE SET position = excluded.position, since = excluded.since, "
@@ -217,13 +243,13 @@ class Store:
                     s.rule_id,
                     s.position,
                     s.since.isoformat(),
-                    s.last_time.isoformat(),
-                    str(s.last_value),
-                    str(s.last_threshold),
+                    last.time.isoformat(),
+                    str(last.value),
+                    str(last.threshold),
                     s.streak,
                     s.touched_day.isoformat() if s.touched_day else None,
                 )
-                for s in states
+                for s, last in rows
             ],
         )
 
@@ -232,7 +258,9 @@ class Store:
         """The newest observation time per symbol."""
         return {
             row[0]: datetime.fromisoformat(row[1])
-            for row in self.conn.execute("SELECT symbol, MAX(time) FROM observations GROUP BY symbol")
+            for row in self.conn.execute(
+                "SELECT symbol, MAX(time) FROM observations GROUP BY symbol"
+            )
         }
 
     def add_observations(self, rows: list[tuple[object, ...]]) -> None:
@@ -279,7 +307,9 @@ class Store:
             ],
         )
 
-    def events(self, since: datetime | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    def events(
+        self, since: datetime | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
         """Recorded events (as dicts), oldest first; ``limit`` keeps the newest ones."""
         sql = "SELECT payload FROM events WHERE time >= ? ORDER BY seq DESC"
         params: list[object] = [utc_iso(since) if since else ""]
@@ -304,9 +334,7 @@ class Store:
 
     def _outbox_rows(self, sql: str, params: tuple[object, ...]) -> list[OutboxRow]:
         return [
-            OutboxRow(
-                r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7], r[8], r[9], r[10]
-            )
+            OutboxRow(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7], r[8], r[9], r[10])
             for r in self.conn.execute(
                 "SELECT id, message_id, sink_id, kind, payload, status, attempts, created_at, "
                 "next_attempt_at, delivered_at, last_error FROM outbox " + sql,
@@ -330,3 +358,78 @@ class Store:
         for status, n in self.conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status"):
             counts[str(status)] = int(n)
         return counts
+
+    def outbox_pending(self, sink_id: str, limit: int = 100) -> list[OutboxRow]:
+        """One sink's pending deliveries in the order they were enqueued."""
+        return self._outbox_rows(
+            "WHERE status = 'pending' AND sink_id = ? ORDER BY id LIMIT ?", (sink_id, limit)
+        )
+
+    def outbox_row(self, row_id: int) -> OutboxRow | None:
+        rows = self._outbox_rows("WHERE id = ?", (row_id,))
+        return rows[0] if rows else None
+
+    def outbox_age_base(self, row_id: int) -> float:
+        """When the row's retry window began: enqueue time, or its last manual re-queue."""
+        row = self.conn.execute(
+            "SELECT COALESCE(retry_from, created_at) FROM outbox WHERE id = ?", (row_id,)
+        ).fetchone()
+        return 0.0 if row is None else float(row[0])
+
+    def outbox_next_due(self) -> dict[str, float]:
+        """Per sink, the earliest next attempt of its pending deliveries."""
+        return {
+            str(sink): float(due)
+            for sink, due in self.conn.execute(
+                "SELECT sink_id, MIN(next_attempt_at) FROM outbox WHERE status = 'pending' "
+                "GROUP BY sink_id"
+            )
+        }
+
+    def mark_delivered(self, row_id: int, now: float) -> None:
+        """Record the receiver's success: the row is never sent again."""
+        self.conn.execute(
+            "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = ?, "
+            "updated_at = ?, last_error = NULL WHERE id = ? AND status = 'pending'",
+            (now, now, row_id),
+        )
+
+    def mark_failed(self, row_id: int, now: float, error: str, next_attempt_at: float) -> None:
+        """Record a transient failure; the row stays pending until ``next_attempt_at``."""
+        self.conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, "
+            "updated_at = ? WHERE id = ? AND status = 'pending'",
+            (error, next_attempt_at, now, row_id),
+        )
+
+    def mark_dead(self, row_id: int, now: float, error: str, *, attempted: bool = True) -> None:
+        """Give up on a row (permanent failure or too old); it stays listed with the reason."""
+        self.conn.execute(
+            "UPDATE outbox SET status = 'dead', attempts = attempts + ?, last_error = ?, "
+            "updated_at = ? WHERE id = ? AND status = 'pending'",
+            (1 if attempted else 0, error, now, row_id),
+        )
+
+    def hold(self, row_id: int, until: float, now: float) -> None:
+        """Postpone a row without counting an attempt (quiet hours)."""
+        self.conn.execute(
+            "UPDATE outbox SET next_attempt_at = ?, updated_at = ? "
+            "WHERE id = ? AND status = 'pending'",
+            (until, now, row_id),
+        )
+
+    def requeue(self, row_ids: Iterable[int] | None, now: float) -> int:
+        """Make dead (or waiting) rows pending and due now; ``None`` re-queues every dead row.
+
+        The retry window restarts at ``now``; delivered rows are never re-queued.
+        """
+        sql = (
+            "UPDATE outbox SET status = 'pending', next_attempt_at = ?, retry_from = ?, "
+            "updated_at = ? WHERE status != 'delivered'"
+        )
+        if row_ids is None:
+            return self.conn.execute(sql + " AND status = 'dead'", (now, now, now)).rowcount
+        total = 0
+        for row_id in row_ids:
+            total += self.conn.execute(sql + " AND id = ?", (now, now, now, row_id)).rowcount
+        return total

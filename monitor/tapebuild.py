@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import bisect
 import csv
-from collections.abc import Iterator, Sequence
+import io
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
@@ -59,19 +61,23 @@ def read_yahoo_csv(path: Path) -> Iterator[Bar]:
         raise InputError(f"cannot read price history: {exc.strerror}", str(path)) from None
     with handle:
         reader = csv.DictReader(handle)
-        need = {"Date", "Open", "High", "Low", "Close", "Volume"}
-        missing = need - set(reader.fieldnames or ())
+        names = set(reader.fieldnames or ())
+        # yfinance names the index "Datetime" for intraday intervals
+        date_col = "Datetime" if "Date" not in names and "Datetime" in names else "Date"
+        need = {date_col, "Open", "High", "Low", "Close", "Volume"}
+        missing = need - names
         if missing:
             raise InputError(
-                f"missing columns {sorted(missing)}", f"{path}:1",
+                f"missing columns {sorted(missing)}",
+                f"{path}:1",
                 "expected a Yahoo history CSV: Date,Open,High,Low,Close,Volume",
             )
         for row in reader:
             where = f"{path}:{reader.line_num}"
             try:
-                start = datetime.fromisoformat(row["Date"].strip())
+                start = datetime.fromisoformat(row[date_col].strip())
             except ValueError:
-                raise InputError(f"bad date {row['Date']!r}", where, "use ISO 8601") from None
+                raise InputError(f"bad date {row[date_col]!r}", where, "use ISO 8601") from None
             try:
                 volume = int(Decimal(row["Volume"] or "0"))
             except InvalidOperation:
@@ -100,35 +106,58 @@ class EcbHistory:
             handle = path.open(encoding="utf-8", newline="")
         except OSError as exc:
             raise InputError(f"cannot read FX history: {exc.strerror}", str(path)) from None
-        rows: list[tuple[date, dict[str, Decimal]]] = []
         with handle:
-            reader = csv.reader(handle)
-            header = [h.strip() for h in next(reader, [])]
-            if not header or header[0] != "Date":
-                raise InputError("not an ECB history CSV", f"{path}:1", "expected Date,USD,...")
-            for row in reader:
-                if not row:
-                    continue
-                try:
-                    day = date.fromisoformat(row[0].strip())
-                except ValueError:
-                    raise InputError(
-                        f"bad date {row[0]!r}", f"{path}:{reader.line_num}", "fix the file"
-                    ) from None
-                rates: dict[str, Decimal] = {}
-                for code, cell in zip(header[1:], row[1:], strict=False):
-                    cell = cell.strip()
-                    if code and cell and cell != "N/A":
-                        try:
-                            rates[code] = Decimal(cell)
-                        except InvalidOperation:
-                            raise InputError(
-                                f"bad rate {cell!r} for {code}",
-                                f"{path}:{reader.line_num}", "fix the file",
-                            ) from None
-                rates["EUR"] = Decimal(1)
-                rows.append((day, rates))
+            return cls.from_stream(handle, str(path))
+
+    @classmethod
+    def from_stream(cls, handle: Iterable[str], where: str) -> EcbHistory:
+        """Parse the ``eurofxref-hist.csv`` text; ``where`` names it in errors."""
+        rows: list[tuple[date, dict[str, Decimal]]] = []
+        reader = csv.reader(handle)
+        header = [h.strip() for h in next(reader, [])]
+        if not header or header[0] != "Date":
+            raise InputError("not an ECB history CSV", f"{where}:1", "expected Date,USD,...")
+        for row in reader:
+            if not row:
+                continue
+            try:
+                day = date.fromisoformat(row[0].strip())
+            except ValueError:
+                raise InputError(
+                    f"bad date {row[0]!r}", f"{where}:{reader.line_num}", "fix the file"
+                ) from None
+            rates: dict[str, Decimal] = {}
+            for code, cell in zip(header[1:], row[1:], strict=False):
+                cell = cell.strip()
+                if code and cell and cell != "N/A":
+                    try:
+                        rates[code] = Decimal(cell)
+                    except InvalidOperation:
+                        raise InputError(
+                            f"bad rate {cell!r} for {code}",
+                            f"{where}:{reader.line_num}", "fix the file",
+                        ) from None
+            rates["EUR"] = Decimal(1)
+            rows.append((day, rates))
         return cls(rows)
+
+    @classmethod
+    def from_zip(cls, data: bytes, where: str) -> EcbHistory:
+        """Parse ``eurofxref-hist.zip`` as the ECB serves it (one CSV inside)."""
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                names = [n for n in archive.namelist() if n.lower().endswith(".csv")]
+                if not names:
+                    raise InputError("no CSV inside the ECB archive", where, "check the URL")
+                text = archive.read(names[0]).decode("utf-8-sig")
+        except zipfile.BadZipFile:
+            raise InputError("not a zip archive", where, "check the ECB history URL") from None
+        return cls.from_stream(io.StringIO(text, newline=""), where)
+
+    @property
+    def span(self) -> tuple[date, date] | None:
+        """First and last publication dates, if any."""
+        return (self._dates[0], self._dates[-1]) if self._dates else None
 
     def on_or_before(self, day: date) -> tuple[date, dict[str, Decimal]] | None:
         """The reference rates in force on ``day`` (the last publication on or before it)."""
@@ -154,6 +183,68 @@ class TapeBuild:
     placeholders: list[date] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class DailyRow:
+    """One daily bar ready to value: close as price, high as day high, FX as of its date.
+
+    ``fx`` holds ``(quote, rate)`` for each requested quote (``None`` when the ECB history
+    has no rate); ``published`` is the ECB date of the last rate found.
+    """
+
+    day: date
+    stamp: datetime
+    close: Decimal
+    high: Decimal
+    fx: tuple[tuple[str, Decimal | None], ...]
+    published: date | None
+
+
+def bar_day(bar: Bar, zone: ZoneInfo) -> date:
+    """The exchange-local trading day of a bar."""
+    return bar.start.astimezone(zone).date() if bar.start.tzinfo else bar.start.date()
+
+
+def daily_rows(
+    bars: Iterable[Bar],
+    ecb: EcbHistory | None,
+    *,
+    currency: str,
+    fx_quotes: Sequence[str] = ("CNY", "USD"),
+    timezone: str = "Asia/Hong_Kong",
+    close: time = time(16, 0),
+    start: date | None = None,
+    end: date | None = None,
+    placeholders: list[date] | None = None,
+) -> Iterator[DailyRow]:
+    """Daily bars in ``[start, end]`` stamped at the exchange close, placeholders left out.
+
+    Skipped placeholder days are appended to ``placeholders`` when a list is given.
+    """
+    zone = ZoneInfo(timezone)
+    quotes = [q for q in fx_quotes if q != currency] if ecb is not None else []
+    for bar in bars:
+        day = bar_day(bar, zone)
+        if (start and day < start) or (end and day > end):
+            continue
+        if bar.is_placeholder:
+            if placeholders is not None:
+                placeholders.append(day)
+            continue
+        published: date | None = None
+        fx: list[tuple[str, Decimal | None]] = []
+        for quote in quotes:
+            assert ecb is not None
+            found = ecb.cross(day, currency, quote)
+            if found is None:
+                fx.append((quote, None))
+                continue
+            published, rate = found
+            fx.append((quote, rate))
+        yield DailyRow(
+            day, datetime.combine(day, close, zone), bar.close, bar.high, tuple(fx), published
+        )
+
+
 def build_daily_tape(
     bars: Iterator[Bar],
     ecb: EcbHistory | None,
@@ -169,7 +260,6 @@ def build_daily_tape(
     end: date | None = None,
 ) -> TapeBuild:
     """Write one tape row per daily bar (close as price, high as day high)."""
-    zone = ZoneInfo(timezone)
     fx_cols = [f"fx_{currency}_{q}" for q in fx_quotes if q != currency] if ecb else []
     header = ["time", "symbol", "price", "currency", "day_high"]
     if shares is not None:
@@ -180,30 +270,17 @@ def build_daily_tape(
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
     result = TapeBuild(placeholders=[])
-    assert result.placeholders is not None
-    for bar in bars:
-        day = bar.start.astimezone(zone).date() if bar.start.tzinfo else bar.start.date()
-        if (start and day < start) or (end and day > end):
-            continue
-        if bar.is_placeholder:
-            result.placeholders.append(day)
-            continue
-        stamp = datetime.combine(day, close, zone)
-        row: list[str] = [stamp.isoformat(), symbol, str(bar.close), currency, str(bar.high)]
+    rows = daily_rows(
+        bars, ecb, currency=currency, fx_quotes=fx_quotes, timezone=timezone, close=close,
+        start=start, end=end, placeholders=result.placeholders,
+    )
+    for item in rows:
+        row: list[str] = [item.stamp.isoformat(), symbol, str(item.close), currency, str(item.high)]
         if shares is not None:
             row.append(str(shares))
-        if fx_cols and ecb is not None:
-            published: date | None = None
-            for quote in fx_quotes:
-                if quote == currency:
-                    continue
-                found = ecb.cross(day, currency, quote)
-                if found is None:
-                    row.append("")
-                    continue
-                published, rate = found
-                row.append(str(rate))
-            row += ["ECB", published.isoformat() if published else ""]
+        if fx_cols:
+            row += ["" if rate is None else str(rate) for _, rate in item.fx]
+            row += ["ECB", item.published.isoformat() if item.published else ""]
         writer.writerow(row)
         result.rows += 1
     return result

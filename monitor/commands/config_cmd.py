@@ -8,7 +8,9 @@ import json
 from monitor.settings import load_settings
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     p = sub.add_parser("config", parents=[common], help="show or validate the configuration")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     show = actions.add_parser(

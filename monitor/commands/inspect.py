@@ -8,15 +8,20 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from monitor import bootstrap, format as fmt
+from monitor import bootstrap
+from monitor import format as fmt
 from monitor.core.evaluate import distance
 from monitor.core.events import event_from_dict
 from monitor.settings import Settings
 from monitor.store import Store
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("status", parents=[common], help="each rule's state and distance to its line")
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    p = sub.add_parser(
+        "status", parents=[common], help="each rule's state and distance to its line"
+    )
     p.add_argument("--state-db", type=Path, help="state database (default: the daemon's)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=status)
@@ -34,32 +39,34 @@ def _open(settings: Settings, explicit: Path | None) -> Store:
 def rule_status(settings: Settings, store: Store) -> list[dict[str, object]]:
     """Per rule: state, since, last value, distance in % and the price that reaches the line."""
     states = store.rule_states()
+    readings = store.last_readings()
     latest = store.latest_observations()
     out: list[dict[str, object]] = []
     for rule in settings.rules:
         sym = settings.symbol(rule.symbol)
         state = states.get(rule.id)
+        last = readings.get(rule.id)
         item: dict[str, object] = {"rule": rule.id, "symbol": rule.symbol, "label": rule.label}
-        if state is None:
+        if state is None or last is None:
             item["state"] = "unknown"
             out.append(item)
             continue
         currency = "USD" if rule.top_n is not None else str(rule.currency)
-        dist = distance(state.last_value, state.last_threshold)
+        dist = distance(last.value, last.threshold)
         item.update(
             state=state.position,
             since=state.since.isoformat(),
-            last_time=state.last_time.isoformat(),
-            value=str(state.last_value),
+            last_time=last.time.isoformat(),
+            value=str(last.value),
             currency=currency,
-            threshold=str(state.last_threshold),
+            threshold=str(last.threshold),
             distance=str(dist),
         )
         obs = latest.get(rule.symbol)
-        if obs is not None and state.last_value > 0:
+        if obs is not None and last.value > 0:
             # value is proportional to the price: the price that puts value on the line
             price = Decimal(obs["price"])
-            needed = (price * state.last_threshold / state.last_value).quantize(Decimal("0.01"))
+            needed = (price * last.threshold / last.value).quantize(Decimal("0.01"))
             item["price"] = str(price)
             item["price_currency"] = obs["currency"]
             item["needs_price"] = str(needed)
@@ -82,7 +89,9 @@ def status_line(item: dict[str, object]) -> str:
     )
     if "needs_price" in item:
         verb = "holds above" if item["state"] == "above" else "needs"
-        line += f", {verb} {fmt.price(Decimal(str(item['needs_price'])), str(item['price_currency']))}"
+        line += (
+            f", {verb} {fmt.price(Decimal(str(item['needs_price'])), str(item['price_currency']))}"
+        )
     return line
 
 

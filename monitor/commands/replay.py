@@ -8,16 +8,21 @@ import sys
 import time
 from pathlib import Path
 
-from monitor import bootstrap, format as fmt
+from monitor import bootstrap
+from monitor import format as fmt
 from monitor.core.events import Event, event_to_dict
 from monitor.service import Engine, describe_skips
 from monitor.sources.tape import TapeReader
 from monitor.store import Store
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     p = sub.add_parser(
-        "replay", parents=[common], help="replay a recorded tape through the rules",
+        "replay",
+        parents=[common],
+        help="replay a recorded tape through the rules",
         description="Replay a CSV tape (default: the bundled Xiaomi 2025 tape) oldest first "
         "and print the events it produces.",
     )
@@ -38,9 +43,13 @@ def run(args: argparse.Namespace) -> int:
     tape_path: Path = args.tape or bootstrap.BUNDLED_TAPE
     store = Store.open(args.state_db)
     try:
-        engine = Engine(settings, store)
+        engine = Engine(
+            settings, store, record_observations=args.state_db is not None or args.plot is not None
+        )
         reader = TapeReader(tape_path)
         result = engine.process(reader, time.time())
+        if not args.json and result.events:
+            print(HEADER)
         for event in result.events:
             if args.json:
                 print(json.dumps(event_json(event)))
@@ -78,7 +87,9 @@ def event_json(event: Event) -> dict[str, object]:
     return event_to_dict(event)
 
 
-HEADER = f"{'time':<22} {'symbol':<9} {'rule':<14} {'event':<14} {'value':>22} {'threshold':>12}  price"
+HEADER = (
+    f"{'time':<22} {'symbol':<9} {'rule':<14} {'event':<14} {'value':>22} {'threshold':>12}  price"
+)
 
 
 def event_line(event: Event) -> str:

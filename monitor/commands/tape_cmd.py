@@ -10,7 +10,9 @@ from pathlib import Path
 from monitor.tapebuild import EcbHistory, build_daily_tape, read_yahoo_csv
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     p = sub.add_parser("tape", parents=[common], help="build tapes from history files")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     b = actions.add_parser(
@@ -33,9 +35,15 @@ def build(args: argparse.Namespace) -> int:
     tmp = args.output.with_name(args.output.name + ".tmp")
     with tmp.open("w", encoding="utf-8", newline="") as out:
         result = build_daily_tape(
-            read_yahoo_csv(args.prices), ecb, out,
-            symbol=args.symbol, currency=args.currency, shares=args.shares,
-            timezone=args.timezone, start=args.start, end=args.end,
+            read_yahoo_csv(args.prices),
+            ecb,
+            out,
+            symbol=args.symbol,
+            currency=args.currency,
+            shares=args.shares,
+            timezone=args.timezone,
+            start=args.start,
+            end=args.end,
         )
     tmp.replace(args.output)
     for day in result.placeholders or []:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from monitor.core.events import Event, EventKind, event_id
 from monitor.core.money import FxRate, NoRateError
-from monitor.core.rules import RankRule, Reading, Rule, RuleState, step
+from monitor.core.rules import RankRule, Reading, Rule, RuleState, is_quiet, step
 from monitor.core.valuation import Valuation
 
 
@@ -21,8 +23,7 @@ class Skipped:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class RuleReading:
+class RuleReading(NamedTuple):
     """A reading with the context events need: rates used, rank, where the threshold came from."""
 
     reading: Reading
@@ -31,33 +32,50 @@ class RuleReading:
     threshold_source: str
 
 
-def read_rule(rule: Rule, val: Valuation) -> RuleReading | Skipped:
-    """Compute a rule's value and threshold from a valuation, or say what input is missing."""
-    obs = val.observation
+Rates = dict[str, tuple[Decimal, tuple[FxRate, ...]] | None]
+
+
+_IDENTITY: tuple[Decimal, tuple[FxRate, ...]] = (Decimal(1), ())
+
+
+def _rate(val: Valuation, currency: str, cache: Rates) -> tuple[Decimal, tuple[FxRate, ...]] | None:
+    if currency == val.observation.currency:
+        return _IDENTITY
+    if currency in cache:
+        return cache[currency]
     try:
-        conv = val.value_in(rule.currency)
-        high = val.high_value_in(rule.currency)
+        found: tuple[Decimal, tuple[FxRate, ...]] | None = val.rate_to(currency)
     except NoRateError:
+        found = None
+    cache[currency] = found
+    return found
+
+
+def read_rule(rule: Rule, val: Valuation, rates: Rates | None = None) -> RuleReading | Skipped:
+    """Compute a rule's value and threshold from a valuation, or say what input is missing.
+
+    ``rates`` caches the conversion per target currency across the rules of one valuation.
+    """
+    obs = val.observation
+    found = _rate(val, rule.currency, {} if rates is None else rates)
+    if found is None:
         return Skipped(rule.id, obs.symbol, f"no FX rate {obs.currency}->{rule.currency}")
+    effective, path = found
+    value = val.market_cap.amount * effective
+    high_cap = val.high_cap()
+    high = None if high_cap is None else high_cap * effective
     rank = None
     if isinstance(rule, RankRule):
-        if obs.ranking is None:
+        ranking = obs.ranking
+        cutoff = None if ranking is None else ranking.cutoff(rule.top_n)
+        if cutoff is None or ranking is None:
             return Skipped(rule.id, obs.symbol, f"no top-{rule.top_n} cutoff")
-        cutoff = obs.ranking.cutoff(rule.top_n)
-        if cutoff is None:
-            return Skipped(rule.id, obs.symbol, f"no top-{rule.top_n} cutoff")
-        threshold, source = cutoff, obs.ranking.source
-        rank = obs.ranking.rank_of(conv.money.amount)
+        threshold, source = cutoff, ranking.source
+        rank = ranking.rank_of(value)
     else:
         threshold, source = rule.threshold, "config"
-    reading = Reading(
-        obs.time,
-        val.trading_day,
-        conv.money.amount,
-        threshold,
-        high.money.amount if high is not None else None,
-    )
-    return RuleReading(reading, conv.rates, rank, source)
+    reading = Reading(obs.time, val.trading_day, value, threshold, high)
+    return RuleReading(reading, path, rank, source)
 
 
 def make_event(
@@ -105,25 +123,62 @@ def make_event(
 
 def evaluate(
     rules: Iterable[Rule],
-    states: Mapping[str, RuleState],
+    states: dict[str, RuleState],
     val: Valuation,
     name: str,
     exchange_tz: str,
-) -> tuple[dict[str, RuleState], list[Event], list[Skipped]]:
-    """Step every rule on one valuation; return changed states, events and skipped rules."""
-    changed: dict[str, RuleState] = {}
+    latest: dict[str, tuple[datetime, Decimal, Decimal]] | None = None,
+) -> tuple[list[Event], list[Skipped]]:
+    """Step every rule on one valuation, updating ``states`` in place.
+
+    ``latest`` receives each evaluated rule's (time, value, threshold).
+
+    Returns the events emitted and the rules skipped for missing inputs. This is the hot
+    loop of replays, so values shared by the rules are computed once.
+    """
     events: list[Event] = []
     skipped: list[Skipped] = []
+    rates: Rates = {}
+    obs = val.observation
+    cap = val.market_cap.amount
+    high_cap = val.high_cap()
     for rule in rules:
-        rr = read_rule(rule, val)
-        if isinstance(rr, Skipped):
-            skipped.append(rr)
+        found = _rate(val, rule.currency, rates)
+        if found is None:
+            skipped.append(
+                Skipped(rule.id, obs.symbol, f"no FX rate {obs.currency}->{rule.currency}")
+            )
             continue
-        new_state, kinds = step(rule, states.get(rule.id), rr.reading)
-        changed[rule.id] = new_state
-        for kind in kinds:
-            events.append(make_event(kind, rule, new_state, rr, val, name, exchange_tz))
-    return changed, events, skipped
+        effective = found[0]
+        value = cap * effective
+        rank = None
+        if isinstance(rule, RankRule):
+            ranking = obs.ranking
+            cutoff = None if ranking is None else ranking.cutoff(rule.top_n)
+            if cutoff is None or ranking is None:
+                skipped.append(Skipped(rule.id, obs.symbol, f"no top-{rule.top_n} cutoff"))
+                continue
+            threshold, source = cutoff, ranking.source
+        else:
+            threshold, source = rule.threshold, "config"
+        high = None if high_cap is None else high_cap * effective
+        state = states.get(rule.id)
+        if is_quiet(rule, state, value, threshold, high):
+            if latest is not None:
+                latest[rule.id] = (obs.time, value, threshold)
+            continue
+        reading = Reading(obs.time, val.trading_day, value, threshold, high)
+        new_state, kinds = step(rule, state, reading)
+        states[rule.id] = new_state
+        if latest is not None:
+            latest[rule.id] = (obs.time, value, threshold)
+        if kinds:
+            if isinstance(rule, RankRule) and obs.ranking is not None:
+                rank = obs.ranking.rank_of(value)
+            rr = RuleReading(reading, found[1], rank, source)
+            for kind in kinds:
+                events.append(make_event(kind, rule, new_state, rr, val, name, exchange_tz))
+    return events, skipped
 
 
 def distance(value: Decimal, threshold: Decimal) -> Decimal:

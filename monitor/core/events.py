@@ -11,7 +11,7 @@ from typing import Literal, get_args
 from monitor.core.money import FxRate
 
 EventKind = Literal["baseline", "crossed_above", "crossed_below", "touched_above"]
-EVENT_KINDS: tuple[str, ...] = get_args(EventKind)
+EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)
 Position = Literal["above", "below"]
 
 

@@ -3,23 +3,176 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
 
 _CODE = re.compile(r"^[A-Z]{3}$")
 
 # ISO 4217 active codes (plus a few that appear in reference data), used to reject typos such
 # as "RMB" or "HKG" early; see https://www.iso.org/iso-4217-currency-codes.html
 ISO_4217 = frozenset(
-    """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN
-    BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP
-    GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HRK HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES
-    KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR
-    MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB
-    RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY
-    TTD TWD TZS UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XOF XPF YER ZAR ZMW ZWL""".split()
+    [
+        "AED",
+        "AFN",
+        "ALL",
+        "AMD",
+        "ANG",
+        "AOA",
+        "ARS",
+        "AUD",
+        "AWG",
+        "AZN",
+        "BAM",
+        "BBD",
+        "BDT",
+        "BGN",
+        "BHD",
+        "BIF",
+        "BMD",
+        "BND",
+        "BOB",
+        "BRL",
+        "BSD",
+        "BTN",
+        "BWP",
+        "BYN",
+        "BZD",
+        "CAD",
+        "CDF",
+        "CHF",
+        "CLP",
+        "CNY",
+        "COP",
+        "CRC",
+        "CUP",
+        "CVE",
+        "CZK",
+        "DJF",
+        "DKK",
+        "DOP",
+        "DZD",
+        "EGP",
+        "ERN",
+        "ETB",
+        "EUR",
+        "FJD",
+        "FKP",
+        "GBP",
+        "GEL",
+        "GHS",
+        "GIP",
+        "GMD",
+        "GNF",
+        "GTQ",
+        "GYD",
+        "HKD",
+        "HNL",
+        "HRK",
+        "HTG",
+        "HUF",
+        "IDR",
+        "ILS",
+        "INR",
+        "IQD",
+        "IRR",
+        "ISK",
+        "JMD",
+        "JOD",
+        "JPY",
+        "KES",
+        "KGS",
+        "KHR",
+        "KMF",
+        "KPW",
+        "KRW",
+        "KWD",
+        "KYD",
+        "KZT",
+        "LAK",
+        "LBP",
+        "LKR",
+        "LRD",
+        "LSL",
+        "LYD",
+        "MAD",
+        "MDL",
+        "MGA",
+        "MKD",
+        "MMK",
+        "MNT",
+        "MOP",
+        "MRU",
+        "MUR",
+        "MVR",
+        "MWK",
+        "MXN",
+        "MYR",
+        "MZN",
+        "NAD",
+        "NGN",
+        "NIO",
+        "NOK",
+        "NPR",
+        "NZD",
+        "OMR",
+        "PAB",
+        "PEN",
+        "PGK",
+        "PHP",
+        "PKR",
+        "PLN",
+        "PYG",
+        "QAR",
+        "RON",
+        "RSD",
+        "RUB",
+        "RWF",
+        "SAR",
+        "SBD",
+        "SCR",
+        "SDG",
+        "SEK",
+        "SGD",
+        "SHP",
+        "SLE",
+        "SLL",
+        "SOS",
+        "SRD",
+        "SSP",
+        "STN",
+        "SVC",
+        "SYP",
+        "SZL",
+        "THB",
+        "TJS",
+        "TMT",
+        "TND",
+        "TOP",
+        "TRY",
+        "TTD",
+        "TWD",
+        "TZS",
+        "UAH",
+        "UGX",
+        "USD",
+        "UYU",
+        "UZS",
+        "VES",
+        "VND",
+        "VUV",
+        "WST",
+        "XAF",
+        "XCD",
+        "XOF",
+        "XPF",
+        "YER",
+        "ZAR",
+        "ZMW",
+        "ZWL",
+    ]
 )
 
 # Symbols used when formatting amounts for people.
@@ -29,7 +182,9 @@ CURRENCY_SYMBOLS = {"HKD": "HK$", "CNY": "CN¥", "USD": "US$", "EUR": "€", "GB
 def check_currency(code: str) -> str:
     """Return ``code`` if it is an ISO 4217 currency code, else raise ``ValueError``."""
     if not _CODE.match(code) or code not in ISO_4217:
-        raise ValueError(f"unknown currency code {code!r}: use an ISO 4217 code such as HKD, CNY, USD")
+        raise ValueError(
+            f"unknown currency code {code!r}: use an ISO 4217 code such as HKD, CNY, USD"
+        )
     return code
 
 
@@ -63,8 +218,7 @@ class Money:
     currency: str
 
 
-@dataclass(frozen=True)
-class FxRate:
+class FxRate(NamedTuple):
     """``1 base = rate quote``, with where the rate came from and when it was valid."""
 
     base: str
@@ -73,9 +227,14 @@ class FxRate:
     source: str
     as_of: datetime
 
-    def __post_init__(self) -> None:
-        if not self.rate.is_finite() or self.rate <= 0:
-            raise ValueError(f"FX rate {self.base}/{self.quote} must be positive, got {self.rate}")
+    @classmethod
+    def checked(cls, base: str, quote: str, rate: Decimal, source: str, as_of: datetime) -> FxRate:
+        """An ``FxRate`` built from untrusted input: positive, finite, known currencies."""
+        check_currency(base)
+        check_currency(quote)
+        if not rate.is_finite() or rate <= 0:
+            raise ValueError(f"FX rate {base}/{quote} must be a positive number, got {rate}")
+        return cls(base, quote, rate, source, as_of)
 
     def inverse(self) -> FxRate:
         """The same rate seen from the other side."""
@@ -106,24 +265,35 @@ class NoRateError(LookupError):
     """No rate, direct, inverse or crossed, links two currencies."""
 
 
-def convert(money: Money, target: str, rates: Iterable[FxRate]) -> Conversion:
-    """Convert ``money`` into ``target`` using direct, inverse or crossed rates.
+def rate_path(base: str, target: str, rates: Sequence[FxRate]) -> tuple[FxRate, ...]:
+    """The rates (oriented ``base`` -> ``target``) linking two currencies.
 
-    Crossing goes through any common currency (EUR, USD, ...) with at most two legs; the
-    shortest path wins, ties broken by the order the rates were given in.
+    Direct, then inverse, then crossed through any common currency (EUR, USD, ...) with at
+    most two legs; ties are broken by the order the rates were given in.
     """
-    if money.currency == target:
-        return Conversion(money, ())
+    if base == target:
+        return ()
+    for rate in rates:
+        if rate.base == base and rate.quote == target:
+            return (rate,)
+    for rate in rates:
+        if rate.quote == base and rate.base == target:
+            return (rate.inverse(),)
     edges: dict[str, list[FxRate]] = {}
     for rate in rates:
         edges.setdefault(rate.base, []).append(rate)
         edges.setdefault(rate.quote, []).append(rate.inverse())
-    for first in edges.get(money.currency, []):
-        if first.quote == target:
-            return Conversion(Money(money.amount * first.rate, target), (first,))
-    for first in edges.get(money.currency, []):
+    for first in edges.get(base, []):
         for second in edges.get(first.quote, []):
             if second.quote == target:
-                amount = money.amount * first.rate * second.rate
-                return Conversion(Money(amount, target), (first, second))
-    raise NoRateError(f"no FX rate to convert {money.currency} to {target}")
+                return (first, second)
+    raise NoRateError(f"no FX rate to convert {base} to {target}")
+
+
+def convert(money: Money, target: str, rates: Sequence[FxRate]) -> Conversion:
+    """Convert ``money`` into ``target`` using direct, inverse or crossed rates."""
+    path = rate_path(money.currency, target, rates)
+    amount = money.amount
+    for rate in path:
+        amount *= rate.rate
+    return Conversion(Money(amount, target), path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from monitor.core.events import EVENT_KINDS, EventKind, Position
 
@@ -45,22 +46,21 @@ class RankRule:
 Rule = ThresholdRule | RankRule
 
 
-@dataclass(frozen=True, slots=True)
-class RuleState:
-    """What a rule remembers between observations."""
+class RuleState(NamedTuple):
+    """What the state machine remembers between observations.
+
+    The last reading itself is not part of it: ``step`` returns the very same object when
+    a reading changes nothing, which keeps long replays cheap.
+    """
 
     rule_id: str
     position: Position
     since: datetime
-    last_time: datetime
-    last_value: Decimal
-    last_threshold: Decimal
     streak: int = 0
     touched_day: date | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(NamedTuple):
     """A rule's inputs for one observation: value at the last price and at the day high."""
 
     time: datetime
@@ -70,6 +70,28 @@ class Reading:
     high_value: Decimal | None = None
 
 
+NO_EVENTS: tuple[EventKind, ...] = ()
+
+
+def is_quiet(
+    rule: Rule,
+    state: RuleState | None,
+    value: Decimal,
+    threshold: Decimal,
+    high_value: Decimal | None,
+) -> bool:
+    """True when ``step`` would return ``state`` unchanged and emit nothing.
+
+    A cheap pre-check for long replays: no streak in progress, the value on its own side of
+    the line and (below it) the day high too. Property-tested against ``step``.
+    """
+    if state is None or state.streak:
+        return False
+    if state.position == "below":
+        return value < threshold and (high_value is None or high_value < threshold)
+    return value >= threshold * (1 - rule.hysteresis)
+
+
 def step(
     rule: Rule, state: RuleState | None, reading: Reading
 ) -> tuple[RuleState, tuple[EventKind, ...]]:
@@ -77,42 +99,41 @@ def step(
 
     below -> above when value >= threshold (``confirm`` readings in a row); above -> below
     only when value < threshold x (1 - hysteresis); nothing happens inside the band.
+    ``touched_above``: the day high reached the line while the last price is below it, at
+    most once per rule per trading day.
     """
     value, threshold = reading.value, reading.threshold
     if state is None:
         position: Position = "above" if value >= threshold else "below"
-        first = RuleState(
-            rule.id, position, reading.time, reading.time, value, threshold, 0, None
-        )
-        return first, ("baseline",)
+        return RuleState(rule.id, position, reading.time), ("baseline",)
 
-    if state.position == "below":
-        beyond = value >= threshold
+    below = state.position == "below"
+    beyond = value >= threshold if below else value < threshold * (1 - rule.hysteresis)
+
+    if beyond:
+        streak = state.streak + 1
+        if streak >= rule.confirm:
+            if below:
+                return RuleState(rule.id, "above", reading.time, 0, state.touched_day), (
+                    "crossed_above",
+                )
+            return RuleState(rule.id, "below", reading.time, 0, state.touched_day), (
+                "crossed_below",
+            )
     else:
-        beyond = value < threshold * (1 - rule.hysteresis)
-    streak = state.streak + 1 if beyond else 0
+        streak = 0
 
-    if beyond and streak >= rule.confirm:
-        new_position: Position = "above" if state.position == "below" else "below"
-        kind: EventKind = "crossed_above" if new_position == "above" else "crossed_below"
-        new = RuleState(
-            rule.id, new_position, reading.time, reading.time, value, threshold, 0,
-            state.touched_day,
-        )
-        return new, (kind,)
-
-    touched_day = state.touched_day
-    kinds: tuple[EventKind, ...] = ()
+    high = reading.high_value
     if (
-        state.position == "below"
-        and reading.high_value is not None
+        below
+        and high is not None
+        and high >= threshold
         and value < threshold
-        and reading.high_value >= threshold
-        and touched_day != reading.trading_day
+        and state.touched_day != reading.trading_day
     ):
-        touched_day = reading.trading_day
-        kinds = ("touched_above",)
-    new = RuleState(
-        rule.id, state.position, state.since, reading.time, value, threshold, streak, touched_day
-    )
-    return new, kinds
+        return RuleState(rule.id, "below", state.since, streak, reading.trading_day), (
+            "touched_above",
+        )
+    if streak == state.streak:
+        return state, NO_EVENTS
+    return RuleState(rule.id, state.position, state.since, streak, state.touched_day), NO_EVENTS

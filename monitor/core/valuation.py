@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from typing import NamedTuple
 
-from monitor.core.money import Conversion, FxRate, Money, NoRateError, convert
+from monitor.core.money import Conversion, FxRate, Money, NoRateError, convert, rate_path
 
 
-@dataclass(frozen=True, slots=True)
-class SharesCount:
+class SharesCount(NamedTuple):
     """Shares counted for market cap, with where the number came from."""
 
     total: int
@@ -18,8 +17,7 @@ class SharesCount:
     as_of: date | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Ranking:
+class Ranking(NamedTuple):
     """The USD market caps of the largest companies *other than* the watched one.
 
     ``others_usd`` is sorted largest first and may be empty when only explicit cutoffs are
@@ -47,8 +45,7 @@ class Ranking:
         return 1 + sum(1 for other in self.others_usd if other > value_usd)
 
 
-@dataclass(frozen=True, slots=True)
-class Observation:
+class Observation(NamedTuple):
     """One quote of one symbol with every input needed to value it, as of ``time``."""
 
     time: datetime
@@ -61,11 +58,9 @@ class Observation:
     ranking: Ranking | None = None
     source: str = "tape"
     delayed: bool = False
-    extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
-@dataclass(frozen=True, slots=True)
-class Valuation:
+class Valuation(NamedTuple):
     """An observation valued: its market cap in the quote currency."""
 
     observation: Observation
@@ -77,13 +72,18 @@ class Valuation:
         """Market cap in ``currency`` via the observation's FX rates (raises ``NoRateError``)."""
         return convert(self.market_cap, currency, self.observation.fx)
 
-    def high_value_in(self, currency: str) -> Conversion | None:
-        """Market cap at the intraday high in ``currency``, if a day high is known."""
+    def rate_to(self, currency: str) -> tuple[Decimal, tuple[FxRate, ...]]:
+        """The effective rate quote currency -> ``currency`` and the rates behind it."""
+        path = rate_path(self.market_cap.currency, currency, self.observation.fx)
+        effective = Decimal(1)
+        for rate in path:
+            effective *= rate.rate
+        return effective, path
+
+    def high_cap(self) -> Decimal | None:
+        """Market cap at the intraday high, in the quote currency, if a day high is known."""
         high = self.observation.day_high
-        if high is None:
-            return None
-        cap = Money(high * self.shares.total, self.market_cap.currency)
-        return convert(cap, currency, self.observation.fx)
+        return None if high is None else high * self.shares.total
 
 
 def valuate(obs: Observation, shares: SharesCount, trading_day: date) -> Valuation:

@@ -57,7 +57,9 @@ class TapeReader:
         for name in REQUIRED:
             if name not in index:
                 raise self._err(
-                    1, 1, f"missing required column {name!r}",
+                    1,
+                    1,
+                    f"missing required column {name!r}",
                     "the header must name time, symbol, price and currency",
                 )
         fx: list[tuple[int, str, str]] = []
@@ -68,8 +70,10 @@ class TapeReader:
                 for code in (base, quote):
                     if code not in ISO_4217:
                         raise self._err(
-                            1, pos + 1, f"unknown currency code {code!r} in column {name!r}",
-                            "name FX columns fx_<BASE>_<QUOTE> with ISO 4217 codes, e.g. fx_HKD_CNY",
+                            1,
+                            pos + 1,
+                            f"unknown currency code {code!r} in column {name!r}",
+                            "name FX columns fx_<BASE>_<QUOTE> with ISO 4217 codes (fx_HKD_CNY)",
                         )
                 fx.append((pos, base, quote))
             elif m := _CUTOFF.match(name):
@@ -107,6 +111,11 @@ class TapeReader:
         i_src, i_asof = ix.get("fx_source"), ix.get("fx_as_of")
         width = len(header)
         last_time: dict[str, datetime] = {}
+        # Parsed positive numbers by their text: tapes repeat prices, rates and cutoffs.
+        numbers: dict[str, Decimal] = {}
+        last_cuts: tuple[tuple[int, Decimal], ...] = ()
+        last_ranking: Ranking | None = None
+        fromisoformat = datetime.fromisoformat
         line = 1
         while True:
             try:
@@ -114,60 +123,87 @@ class TapeReader:
             except StopIteration:
                 return
             except (csv.Error, UnicodeDecodeError) as exc:
-                raise self._err(reader.line_num, 1, f"malformed CSV: {exc}", "fix the row") from None
+                raise self._err(
+                    reader.line_num, 1, f"malformed CSV: {exc}", "fix the row"
+                ) from None
             line = reader.line_num
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue
             if len(row) != width:
                 raise self._err(
-                    line, min(len(row), width) + 1,
+                    line,
+                    min(len(row), width) + 1,
                     f"row has {len(row)} fields, header has {width}",
                     "check for a missing or extra comma",
                 )
-            time = self._time(row[i_time], line, i_time)
-            symbol = row[i_sym].strip()
-            if not symbol:
-                raise self._err(line, i_sym + 1, "empty symbol", "fill in the symbol")
+            cell = row[i_time]
+            try:
+                time = fromisoformat(cell)
+            except ValueError:
+                time = self._time(cell, line, i_time)
+            if time.tzinfo is None:
+                time = self._time(cell, line, i_time)
+            symbol = row[i_sym]
             previous = last_time.get(symbol)
+            if previous is None:
+                symbol = symbol.strip()
+                if not symbol:
+                    raise self._err(line, i_sym + 1, "empty symbol", "fill in the symbol")
+                previous = last_time.get(symbol)
             if previous is not None and time <= previous:
                 raise self._err(
-                    line, i_time + 1,
+                    line,
+                    i_time + 1,
                     f"time {row[i_time]} is not after the previous row of {symbol}",
                     "sort the tape by time, oldest first, without duplicates",
                 )
             last_time[symbol] = time
-            currency = row[i_cur].strip()
+            currency = row[i_cur]
             if currency not in ISO_4217:
-                raise self._err(
-                    line, i_cur + 1, f"unknown currency code {currency!r}",
-                    "use an ISO 4217 code such as HKD",
-                )
-            price = self._positive(row[i_price], line, i_price, "price")
+                currency = currency.strip()
+                if currency not in ISO_4217:
+                    raise self._err(
+                        line,
+                        i_cur + 1,
+                        f"unknown currency code {currency!r}",
+                        "use an ISO 4217 code such as HKD",
+                    )
+            cell = row[i_price]
+            price = numbers.get(cell) or self._positive(cell, line, i_price, "price", numbers)
             high = None
-            if i_high is not None and row[i_high].strip():
-                high = self._positive(row[i_high], line, i_high, "day_high")
+            if i_high is not None and (cell := row[i_high]):
+                high = numbers.get(cell) or self._positive(cell, line, i_high, "day_high", numbers)
             shares = None
             if i_shares is not None and row[i_shares].strip():
                 shares = SharesCount(self._count(row[i_shares], line, i_shares), "tape")
-            fx_source = row[i_src].strip() if i_src is not None else ""
+            fx_source = (row[i_src].strip() if i_src is not None else "") or "tape"
             fx_as_of = time
             if i_asof is not None and row[i_asof].strip():
                 fx_as_of = self._time(row[i_asof], line, i_asof, date_ok=True)
             rates = []
             for pos, base, quote in layout.fx:
                 cell = row[pos]
-                if cell.strip():
-                    rate = self._positive(cell, line, pos, f"fx_{base}_{quote}")
-                    rates.append(FxRate(base, quote, rate, fx_source or "tape", fx_as_of))
+                if cell:
+                    rate = numbers.get(cell) or self._positive(
+                        cell, line, pos, f"fx_{base}_{quote}", numbers
+                    )
+                    rates.append(FxRate(base, quote, rate, fx_source, fx_as_of))
             ranking = None
             if layout.cutoffs:
                 cuts = tuple(
-                    (n, self._positive(row[pos], line, pos, f"top{n}_cutoff_usd"))
+                    (
+                        n,
+                        numbers.get(row[pos])
+                        or self._positive(row[pos], line, pos, f"top{n}_cutoff_usd", numbers),
+                    )
                     for pos, n in layout.cutoffs
                     if row[pos].strip()
                 )
                 if cuts:
-                    ranking = Ranking("tape", time, (), cuts)
+                    # a tape's cutoff has no known as-of time of its own
+                    if cuts != last_cuts:
+                        last_cuts, last_ranking = cuts, Ranking("tape", None, (), cuts)
+                    ranking = last_ranking
             self.rows += 1
             yield Observation(
                 time, symbol, price, currency, high, shares, tuple(rates), ranking, "tape"
@@ -179,14 +215,18 @@ class TapeReader:
             value = datetime.fromisoformat(text)
         except ValueError:
             raise self._err(
-                line, pos + 1, f"bad timestamp {text!r}",
+                line,
+                pos + 1,
+                f"bad timestamp {text!r}",
                 "use ISO 8601 with a UTC offset, e.g. 2025-02-07T16:00:00+08:00",
             ) from None
         if value.tzinfo is None:
             if date_ok and len(text) == 10:
                 return value.replace(tzinfo=UTC)
             raise self._err(
-                line, pos + 1, f"timestamp {text!r} has no UTC offset",
+                line,
+                pos + 1,
+                f"timestamp {text!r} has no UTC offset",
                 "add one, e.g. 2025-02-07T16:00:00+08:00",
             )
         return value
@@ -204,10 +244,16 @@ class TapeReader:
             )
         return value
 
-    def _positive(self, cell: str, line: int, pos: int, name: str) -> Decimal:
+    def _positive(
+        self, cell: str, line: int, pos: int, name: str, cache: dict[str, Decimal] | None = None
+    ) -> Decimal:
         value = self._number(cell, line, pos, name)
         if value <= 0:
-            raise self._err(line, pos + 1, f"{name} must be positive, got {cell!r}", "fix the value")
+            raise self._err(
+                line, pos + 1, f"{name} must be positive, got {cell!r}", "fix the value"
+            )
+        if cache is not None and len(cache) < 65536:
+            cache[cell] = value
         return value
 
     def _count(self, cell: str, line: int, pos: int) -> int:

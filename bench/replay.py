@@ -1,0 +1,121 @@
+"""Benchmark ``mcap-monitor replay``: rows/s and peak RSS on a synthetic 1-minute tape.
+
+The tape is SYNTHETIC (a seeded random walk around HK$40, not market data): one symbol,
+one year of HKEX minutes (~82,000 rows), FX and a top-100 cutoff column, three rules.
+Targets: >= 50,000 rows/s and < 150 MB peak RSS; a 1,000,000-row tape must not use more
+memory (the tape is streamed). Usage: python bench/replay.py [--rows N] [--big]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+CONFIG = """
+[[symbols]]
+symbol = "1810.HK"
+name = "Xiaomi"
+shares = 25_105_000_000
+
+[[rules]]
+id = "hkd-1t"
+symbol = "1810.HK"
+threshold = "1e12"
+currency = "HKD"
+
+[[rules]]
+id = "cny-1t"
+symbol = "1810.HK"
+threshold = "1e12"
+currency = "CNY"
+
+[[rules]]
+id = "top100"
+symbol = "1810.HK"
+top_n = 100
+
+[[sinks]]
+id = "console"
+type = "console"
+"""
+
+
+def trading_minutes(rows: int) -> list[datetime]:
+    """HKEX-like minutes: 09:30-12:00 and 13:00-16:00 HKT on weekdays (330 per day)."""
+    out: list[datetime] = []
+    day = datetime(2025, 1, 2, tzinfo=UTC)
+    while len(out) < rows:
+        if day.weekday() < 5:
+            for start, end in ((90, 240), (300, 480)):  # minutes after 00:00 UTC (= 08:00 HKT)
+                for minute in range(start, end):
+                    out.append(day + timedelta(minutes=minute))
+        day += timedelta(days=1)
+    return out[:rows]
+
+
+def write_tape(path: Path, rows: int, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    price = 40.0
+    with path.open("w") as out:
+        out.write("time,symbol,price,currency,day_high,fx_HKD_CNY,fx_HKD_USD,top100_cutoff_usd\n")
+        high = price
+        last_day = None
+        for moment in trading_minutes(rows):
+            price = max(1.0, price * (1 + rng.gauss(0, 0.0015)))
+            if moment.date() != last_day:
+                high, last_day = price, moment.date()
+            high = max(high, price)
+            local = moment.astimezone(
+                __import__("zoneinfo").ZoneInfo("Asia/Hong_Kong")
+            ).isoformat()
+            out.write(
+                f"{local},1810.HK,{price:.3f},HKD,{high:.3f},0.9357,0.1284,148140474368\n"
+            )
+
+
+def run(tape: Path, config: Path) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one replay subprocess."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "monitor", "replay", str(tape), "--config", str(config), "--json"],
+        check=True, stdout=subprocess.DEVNULL, timeout=600,
+    )
+    elapsed = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return elapsed, max(peak, before) / 1024
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=82_000)
+    parser.add_argument("--big", action="store_true", help="also run a 1,000,000-row tape")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "bench.toml"
+        config.write_text(CONFIG)
+        sizes = [args.rows] + ([1_000_000] if args.big else [])
+        ok = True
+        for rows in sizes:
+            tape = Path(tmp) / f"tape_{rows}.csv"
+            write_tape(tape, rows)
+            elapsed, rss = run(tape, config)
+            rate = rows / elapsed
+            verdict = "OK" if rate >= 50_000 and rss < 150 else "MISSED"
+            ok = ok and verdict == "OK"
+            print(
+                f"replay {rows:>9,} rows: {elapsed:6.2f} s, {rate:>9,.0f} rows/s, "
+                f"peak RSS {rss:6.1f} MB  (targets >= 50,000 rows/s, < 150 MB) {verdict}"
+            )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,241 @@
+"""``mcap-monitor check``: one live poll cycle, validated and evaluated, nothing notified.
+
+Exit 0 when every input was fresh and valid, 1 when a source failed (one line saying which and
+why), 2 for configuration errors (including a symbol Yahoo does not know).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from monitor import bootstrap
+from monitor import format as fmt
+from monitor.core.evaluate import RuleReading, Skipped, distance, read_rule
+from monitor.core.valuation import Observation, valuate
+from monitor.errors import ConfigError
+from monitor.logging_setup import configure_logging
+from monitor.ports import PollResult
+from monitor.service import build_rule
+from monitor.settings import Settings
+
+CHECK_TIMEOUT = 5.0  # seconds per request: offline, check must fail in seconds
+
+
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    p = sub.add_parser(
+        "check",
+        parents=[common],
+        help="one live poll: fetch, validate, evaluate and print (no alerts)",
+        description="Fetch quotes, FX rates, share counts and the top-N cutoff once, evaluate "
+        "every rule without notifying, and print the result. Exit 0 when all inputs were fresh "
+        "and valid, 1 when a source failed, 2 for configuration errors.",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=CHECK_TIMEOUT,
+        help=f"seconds per request (default {CHECK_TIMEOUT:g})",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_logging(args.log_level if args.debug else "error")
+    settings = bootstrap.settings_from(args.config)
+    from monitor.sources.live import LiveSource, utc_now  # yfinance is heavy: import late
+
+    source = LiveSource(
+        settings,
+        state_dir=bootstrap.state_dir(settings),
+        timeout=min(args.timeout, settings.source.timeout),
+    )
+    symbols = [s.symbol for s in settings.symbols]
+    now = utc_now()
+    result = source.poll(symbols, now)
+    for failure in result.failures:
+        if failure.kind == "not_found":
+            raise ConfigError(failure.message, f"[[symbols]] symbol = {failure.subject!r}")
+    report = build_report(settings, source, result, now)
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        print("\n".join(render(report)))
+    problem = first_problem(result)
+    if problem:
+        print(f"Error: {problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def first_problem(result: PollResult) -> str:
+    """One line naming the first failed source and why; empty when all was fresh and valid."""
+    if result.failures:
+        f = result.failures[0]
+        more = len(result.failures) - 1
+        tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+        return f"{f.source} {f.subject}: {f.message}{tail}"
+    if result.blocked_pairs:
+        pair, why = next(iter(result.blocked_pairs.items()))
+        return f"fx {pair}: {why}"
+    return ""
+
+
+def _rule_line(rule_cfg: Any, rr: RuleReading | Skipped, obs: Observation) -> dict[str, Any]:
+    item: dict[str, Any] = {"rule": rule_cfg.id, "label": rule_cfg.label}
+    if isinstance(rr, Skipped):
+        item.update(state="not evaluated", reason=rr.reason)
+        return item
+    reading = rr.reading
+    currency = "USD" if rule_cfg.top_n is not None else str(rule_cfg.currency)
+    dist = distance(reading.value, reading.threshold)
+    state = "above" if reading.value >= reading.threshold else "below"
+    target = fmt.money_short(reading.threshold, currency)
+    if state == "above":
+        text = f"{fmt.percent(dist)} above {target}"
+    else:
+        # the value is proportional to the price: the price that reaches the line
+        needed = (obs.price * reading.threshold / reading.value).quantize(Decimal("0.01"))
+        text = f"needs {fmt.price(needed, obs.currency)} for {target} ({fmt.percent(dist)})"
+        item["needs_price"] = str(needed)
+    item.update(
+        state=state,
+        value=str(reading.value),
+        currency=currency,
+        threshold=str(reading.threshold),
+        threshold_source=rr.threshold_source,
+        distance=str(dist),
+        text=text,
+        rank=rr.rank,
+    )
+    return item
+
+
+def build_report(
+    settings: Settings, source: Any, result: PollResult, now: datetime
+) -> dict[str, Any]:
+    """Everything ``check`` shows, JSON-ready (money as exact decimal strings)."""
+    symbols: list[dict[str, Any]] = []
+    for obs in result.observations:
+        cfg = settings.symbol(obs.symbol)
+        day = obs.time.astimezone().date()
+        assert obs.shares is not None
+        val = valuate(obs, obs.shares, day)
+        caps: dict[str, Any] = {obs.currency: {"value": str(val.market_cap.amount)}}
+        for cur in settings.fx.currencies:
+            if cur == obs.currency:
+                continue
+            try:
+                conv = val.value_in(cur)
+            except LookupError:
+                caps[cur] = {
+                    "value": None,
+                    "reason": result.blocked_pairs.get(f"{obs.currency}/{cur}", "no FX rate"),
+                }
+                continue
+            caps[cur] = {
+                "value": str(conv.money.amount),
+                "rates": [
+                    {
+                        "pair": r.pair,
+                        "rate": str(r.rate),
+                        "source": r.source,
+                        "as_of": r.as_of.isoformat(),
+                    }
+                    for r in conv.rates
+                ],
+            }
+        rules = [
+            _rule_line(rc, read_rule(build_rule(rc), val), obs)
+            for rc in settings.rules
+            if rc.symbol == obs.symbol
+        ]
+        detail = source.details.get(obs.symbol)
+        ranking = obs.ranking
+        symbols.append(
+            {
+                "symbol": obs.symbol,
+                "name": cfg.display_name,
+                "price": str(obs.price),
+                "currency": obs.currency,
+                "day_high": None if obs.day_high is None else str(obs.day_high),
+                "quote_time": obs.time.isoformat(),
+                "delayed": obs.delayed,
+                "shares": obs.shares.total,
+                "shares_source": obs.shares.source,
+                "shares_as_of": obs.shares.as_of.isoformat() if obs.shares.as_of else None,
+                "market_cap": caps,
+                "ranking": None
+                if ranking is None
+                else {
+                    "source": ranking.source,
+                    "as_of": ranking.as_of.isoformat() if ranking.as_of else None,
+                    "cutoffs": {
+                        str(n): str(ranking.cutoff(n))
+                        for n in sorted({r.top_n for r in settings.rules if r.top_n})
+                        if ranking.cutoff(n) is not None
+                    },
+                },
+                "rules": rules,
+                "warnings": list(detail.warnings) if detail else [],
+            }
+        )
+    return {
+        "time": now.isoformat(),
+        "ok": not first_problem(result),
+        "symbols": symbols,
+        "failures": [
+            {"source": f.source, "subject": f.subject, "kind": f.kind, "message": f.message}
+            for f in result.failures
+        ],
+        "stale": list(result.stale),
+        "blocked_pairs": dict(result.blocked_pairs),
+        "warnings": list(source.warnings),
+    }
+
+
+def render(report: dict[str, Any]) -> list[str]:
+    """The table form of a report."""
+    lines: list[str] = []
+    for s in report["symbols"]:
+        cur = s["currency"]
+        when = fmt.local_time(datetime.fromisoformat(s["quote_time"]), "Asia/Hong_Kong")
+        delayed = " (delayed)" if s["delayed"] else ""
+        lines.append(f"{s['name']} ({s['symbol']})")
+        lines.append(f"  price       {fmt.price(Decimal(s['price']), cur)} at {when}{delayed}")
+        lines.append(f"  shares      {fmt.shares(s['shares'])} ({s['shares_source']})")
+        for code, cap in s["market_cap"].items():
+            if cap["value"] is None:
+                lines.append(f"  market cap  {code}: not available ({cap['reason']})")
+                continue
+            text = fmt.money_long(Decimal(cap["value"]), code)
+            rates = "; ".join(
+                f"{r['pair']} {r['rate']} [{r['source']}, {r['as_of'][:16]}]"
+                for r in cap.get("rates", [])
+            )
+            lines.append(f"  market cap  {text}" + (f"  via {rates}" if rates else ""))
+        if s["ranking"] is not None:
+            r = s["ranking"]
+            for n, cut in r["cutoffs"].items():
+                lines.append(
+                    f"  top-{n} cutoff {fmt.money_long(Decimal(cut), 'USD')} "
+                    f"[{r['source']}, {(r['as_of'] or '')[:16]}]"
+                )
+        for rule in s["rules"]:
+            if rule["state"] == "not evaluated":
+                lines.append(f"  rule {rule['rule']:<14} not evaluated: {rule['reason']}")
+                continue
+            rank = f", rank {rule['rank']}" if rule.get("rank") else ""
+            lines.append(f"  rule {rule['rule']:<14} {rule['state']:<5} {rule['text']}{rank}")
+        lines.extend(f"  warning: {w}" for w in s["warnings"])
+    lines.extend(f"warning: {w}" for w in report["warnings"])
+    for f in report["failures"]:
+        lines.append(f"failed: {f['source']} {f['subject']} [{f['kind']}]: {f['message']}")
+    return lines

@@ -1,0 +1,46 @@
+"""The optional ``apprise`` sink (``pip install 'mcap-monitor[apprise]'``) for other services.
+
+Apprise judges many platforms by HTTP status only, so a platform that answers 200 with an error
+in the body is reported as delivered; prefer a native sink where one exists.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import requests
+
+from monitor.errors import ConfigError, DeliveryError
+from monitor.notify.secrets import Redactor, redact_url
+from monitor.notify.templates import Message
+from monitor.settings import SinkConfig
+
+
+class AppriseSink:
+    def __init__(self, config: SinkConfig, url: str, redact: Redactor) -> None:
+        self.config = config
+        self.redact = redact
+        self.where = f"sink {config.id!r}, {redact_url(url)}"
+        try:
+            module: Any = importlib.import_module("apprise")
+        except ImportError:
+            raise ConfigError(
+                "the apprise sink needs the apprise package",
+                self.where,
+                "pip install 'mcap-monitor[apprise]'",
+            ) from None
+        self._apprise = module.Apprise()
+        if not self._apprise.add(url):
+            raise ConfigError("apprise does not understand this URL", self.where, "check the URL")
+
+    def deliver(self, message: Message, session: requests.Session, now: float) -> str:
+        try:
+            ok = bool(self._apprise.notify(body=message.plain(), title=message.title))
+        except Exception as exc:  # noqa: BLE001 - apprise plugins raise anything; never leak it
+            raise DeliveryError(
+                f"apprise failed: {self.redact(type(exc).__name__ + ': ' + str(exc))}", self.where
+            ) from None
+        if not ok:
+            raise DeliveryError("apprise reported a failed notification", self.where, "retrying")
+        return "apprise ok"

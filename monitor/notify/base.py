@@ -1,0 +1,95 @@
+"""What every sink is: something that delivers one ``Message`` or raises ``DeliveryError``."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import requests
+
+from monitor.errors import DeliveryError
+from monitor.notify.http import HttpAnswer, HttpRequest, classify_status, post
+from monitor.notify.secrets import Redactor, redact_url
+from monitor.notify.templates import Message
+from monitor.settings import SinkConfig
+
+
+class Sink(Protocol):
+    """One configured destination."""
+
+    config: SinkConfig
+
+    @property
+    def where(self) -> str:
+        """The sink as shown in errors: id and URL with secrets masked."""
+        ...
+
+    def deliver(self, message: Message, session: requests.Session, now: float) -> str:
+        """Send ``message``; return a short success note or raise ``DeliveryError``."""
+        ...
+
+
+class HttpSink:
+    """A sink that POSTs JSON to a webhook URL; platforms override ``build`` and ``check``."""
+
+    platform = "webhook"
+
+    def __init__(self, config: SinkConfig, url: str, secret: str | None, redact: Redactor):
+        self.config = config
+        self.url = url
+        self.secret = secret
+        self.redact = redact
+        self.where = f"sink {config.id!r}, {redact_url(url)}"
+
+    def build(self, message: Message, now: float) -> HttpRequest:
+        raise NotImplementedError
+
+    def check(self, answer: HttpAnswer) -> None:
+        """Judge a 2xx answer; platforms with errors in the body override this."""
+
+    def retry_after(self, answer: HttpAnswer) -> float | None:
+        """A platform's own rate-limit answer in the body (seconds), if any."""
+        return None
+
+    def deliver(self, message: Message, session: requests.Session, now: float) -> str:
+        request = self.build(message, now)
+        answer = post(
+            session, request, timeout=self.config.timeout, where=self.where, redact=self.redact
+        )
+        classify_status(
+            answer, where=self.where, redact=self.redact, retry_after=self.retry_after(answer)
+        )
+        self.check(answer)
+        return f"HTTP {answer.status}"
+
+    def body_error(
+        self,
+        code: object,
+        text: object,
+        *,
+        permanent: bool,
+        retry_after: float | None = None,
+        hint: str = "",
+    ) -> DeliveryError:
+        """A platform error reported in a 2xx body."""
+        reason = self.redact(str(text))[:200]
+        return DeliveryError(
+            f"{self.platform} error {code}: {reason}",
+            self.where,
+            hint or ("fix the sink's settings" if permanent else "retrying later"),
+            permanent=permanent,
+            retry_after=retry_after,
+        )
+
+
+def truncate(text: str, limit: int) -> str:
+    """Cut ``text`` to ``limit`` characters, marking the cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def truncate_bytes(text: str, limit: int) -> str:
+    """Cut ``text`` to at most ``limit`` UTF-8 bytes without splitting a character."""
+    raw = text.encode("utf-8")
+    if len(raw) <= limit:
+        return text
+    cut = raw[: limit - len("…".encode())].decode("utf-8", errors="ignore")
+    return cut + "…"

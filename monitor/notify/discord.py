@@ -1,0 +1,46 @@
+"""Discord webhooks: one embed, ``?wait=true`` so a 2xx means the message exists; a 429's
+``retry_after`` is honoured."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor.notify.base import HttpSink, truncate
+from monitor.notify.http import HttpAnswer, HttpRequest, json_body
+from monitor.notify.templates import Message
+
+COLOURS = {"crossed_above": 0x2EB67D, "crossed_below": 0xE01E5A, "touched_above": 0xECB22E}
+
+
+def discord_payload(message: Message) -> dict[str, Any]:
+    description = "\n".join([message.text, *message.lines])
+    embed: dict[str, Any] = {
+        "title": truncate(message.title, 256),
+        "description": truncate(description, 4000),
+        "color": COLOURS.get(message.kind, 0x5865F2),
+        "footer": {"text": truncate(message.footer, 2048)},
+    }
+    if message.facts:
+        embed["fields"] = [
+            {"name": truncate(k, 256), "value": truncate(v, 1024), "inline": True}
+            for k, v in message.facts[:25]
+        ]
+    if message.time:
+        embed["timestamp"] = message.time
+    return {"embeds": [embed], "allowed_mentions": {"parse": []}}
+
+
+class DiscordSink(HttpSink):
+    platform = "Discord"
+
+    def build(self, message: Message, now: float) -> HttpRequest:
+        sep = "&" if "?" in self.url else "?"
+        url = self.url if "wait=" in self.url else f"{self.url}{sep}wait=true"
+        return HttpRequest(url, json_body(discord_payload(message)))
+
+    def retry_after(self, answer: HttpAnswer) -> float | None:
+        if answer.status != 429:
+            return None
+        data = answer.json()
+        value = data.get("retry_after") if isinstance(data, dict) else None
+        return float(value) if isinstance(value, int | float) else None

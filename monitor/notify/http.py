@@ -1,0 +1,179 @@
+"""The HTTP side shared by every webhook sink: one POST, no redirects, failures classified.
+
+Transient failures (timeouts, refused connections, 5xx, 408, 429) are retried; any other 4xx and
+platform body errors known to be permanent are not.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+
+from monitor.errors import DeliveryError
+from monitor.notify.secrets import Redactor
+
+USER_AGENT = "mcap-monitor (+https://github.com/mcap-monitor)"
+MAX_REASON = 200
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """A prepared POST; ``body`` is the exact bytes that are sent (and signed)."""
+
+    url: str
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """What the receiver said."""
+
+    status: int
+    text: str
+    headers: dict[str, str]
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.text)
+        except ValueError:
+            return None
+
+
+def json_body(payload: object) -> bytes:
+    """Compact UTF-8 JSON, the exact bytes that are posted."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, moment.timestamp() - now)
+
+
+def short(text: str) -> str:
+    """A receiver's answer trimmed for an error message."""
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
+
+
+def post(
+    session: requests.Session,
+    request: HttpRequest,
+    *,
+    timeout: float,
+    where: str,
+    redact: Redactor,
+) -> HttpAnswer:
+    """POST once; raise a transient ``DeliveryError`` for network failures. The caller judges
+    the status (``classify_status``) and the body."""
+    headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT}
+    headers.update(request.headers)
+    try:
+        response = session.post(
+            request.url,
+            data=request.body,
+            headers=headers,
+            timeout=timeout,
+            allow_redirects=False,
+            verify=True,
+        )
+    except requests.Timeout:
+        raise DeliveryError(
+            f"no answer within {timeout:g} s", where, "retrying; check the receiver is up"
+        ) from None
+    except requests.ConnectionError as exc:
+        raise DeliveryError(
+            f"connection failed: {redact(_root_cause(exc))}",
+            where,
+            "retrying; check the URL and the network",
+        ) from None
+    except requests.RequestException as exc:
+        raise DeliveryError(
+            f"request failed: {type(exc).__name__}: {redact(str(exc))}",
+            where,
+            "check the sink's URL",
+            permanent=isinstance(exc, requests.exceptions.InvalidURL | ValueError),
+        ) from None
+    with response:
+        return HttpAnswer(response.status_code, response.text, dict(response.headers))
+
+
+def _root_cause(exc: BaseException) -> str:
+    # requests nests urllib3 errors; the innermost reason ("Connection refused") is the useful
+    # part, and the outer text repeats the request path (which may hold a token).
+    inner: BaseException = exc
+    seen = 0
+    while seen < 8:
+        nxt = getattr(inner, "reason", None) or inner.__cause__ or inner.__context__
+        if not isinstance(nxt, BaseException):
+            break
+        inner = nxt
+        seen += 1
+    text = str(inner)
+    if "Connection refused" in text or isinstance(inner, ConnectionRefusedError):
+        return "connection refused"
+    return f"{type(inner).__name__}: {text}"
+
+
+def classify_status(
+    answer: HttpAnswer, *, where: str, redact: Redactor, retry_after: float | None = None
+) -> None:
+    """Raise for anything but a 2xx: 3xx and 4xx (except 408/429) are permanent."""
+    status = answer.status
+    if 200 <= status < 300:
+        return
+    body = redact(short(answer.text))
+    header = parse_retry_after(answer.headers.get("Retry-After"), _now())
+    if header is not None:
+        retry_after = header if retry_after is None else max(header, retry_after)
+    if 300 <= status < 400:
+        raise DeliveryError(
+            f"HTTP {status} redirect not followed",
+            where,
+            "webhooks are never redirected: configure the final URL",
+            permanent=True,
+        )
+    if status in (408, 429):
+        raise DeliveryError(
+            f"HTTP {status}{' rate limited' if status == 429 else ' request timeout'}"
+            + (f": {body}" if body else ""),
+            where,
+            "retrying later",
+            retry_after=retry_after,
+        )
+    if 400 <= status < 500:
+        raise DeliveryError(
+            f"HTTP {status}" + (f": {body}" if body else ""),
+            where,
+            "the receiver rejected the message; fix the sink's URL or settings, then run "
+            "`mcap-monitor outbox retry`",
+            permanent=True,
+        )
+    raise DeliveryError(
+        f"HTTP {status}" + (f": {body}" if body else ""),
+        where,
+        "retrying later",
+        retry_after=retry_after,
+    )
+
+
+def _now() -> float:
+    # Retry-After dates are absolute wall-clock times; this is the one place that reads it.
+    import time
+
+    return time.time()

@@ -1,0 +1,441 @@
+"""The outbox dispatcher: sends pending rows, one lane per sink, and records each outcome.
+
+A row is marked delivered only after the receiver's success answer, so a crash at any moment
+leads at worst to a re-send carrying the same idempotency key. Each sink is a lane: its rows go
+out in order (a row waiting out its backoff holds the later ones back), and lanes run on their
+own threads so a hanging or dead sink never delays the others.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, TextIO
+
+import requests
+import structlog
+
+from monitor.errors import DeliveryError
+from monitor.notify.base import Sink
+from monitor.notify.quiet import QuietHours
+from monitor.notify.registry import build_sinks
+from monitor.notify.secrets import Redactor
+from monitor.notify.templates import message_for_row
+from monitor.ports import Clock, DeliveryStats
+from monitor.settings import Settings
+from monitor.store import OutboxRow, Store
+
+log = structlog.get_logger("monitor.notify")
+
+# 5 s, 30 s, 2 min, 10 min, 30 min, then hourly (until the max age)
+DEFAULT_SCHEDULE: tuple[float, ...] = (5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0)
+# In-process retries of a command that delivers and exits (`outbox flush`, `replay --notify`).
+CLI_SCHEDULE: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
+CROSSINGS = ("crossed_above", "crossed_below", "touched_above")
+IDLE_WAIT = 30.0
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Delay before attempt ``n + 1`` after ``n`` failures, with +/- ``jitter`` spread."""
+
+    schedule: tuple[float, ...] = DEFAULT_SCHEDULE
+    jitter: float = 0.2
+
+    def delay(self, failures: int, rng: random.Random) -> float:
+        base = self.schedule[min(max(failures, 1), len(self.schedule)) - 1]
+        return base * (1.0 + rng.uniform(-self.jitter, self.jitter))
+
+
+class SystemClock:
+    """The wall clock (``ports.Clock``)."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass
+class LaneResult:
+    """One pass over one sink's rows."""
+
+    delivered: int = 0
+    failed: int = 0
+    dead: int = 0
+    held: int = 0
+    retry_at: float | None = None  # when this lane has a row to retry
+    held_until: float | None = None  # when its quiet hours end, if rows are held
+    more: bool = False  # the batch was full: go again at once
+
+
+@dataclass
+class _Totals:
+    results: list[LaneResult] = field(default_factory=list)
+
+    def stats(self, pending: int) -> DeliveryStats:
+        return DeliveryStats(
+            delivered=sum(r.delivered for r in self.results),
+            failed=sum(r.failed for r in self.results),
+            dead=sum(r.dead for r in self.results),
+            pending=pending,
+        )
+
+
+class OutboxDispatcher:
+    """Delivers outbox rows through the configured sinks (``ports.Dispatcher``).
+
+    Drive it either with ``deliver_due(now)`` from your own loop, or with ``start()`` (one
+    background thread per sink) plus ``wake()`` after each enqueue, and ``close()`` at the end.
+    All methods are thread-safe. A file-backed ``store`` is opened a second time, so the
+    dispatcher's writes never join a transaction of the caller's connection.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        session: requests.Session,
+        clock: Clock,
+        *,
+        backoff: Backoff | None = None,
+        max_age: float | None = None,
+        rng: random.Random | None = None,
+        pass_timeout: float | None = 1.0,
+        batch: int = 100,
+        environ: Mapping[str, str] | None = None,
+        out: TextIO | None = None,
+        redactor: Redactor | None = None,
+    ) -> None:
+        self.settings = settings
+        self.session = session
+        self.clock = clock
+        self.backoff = backoff or Backoff()
+        self.max_age = float(settings.daemon.delivery_max_age if max_age is None else max_age)
+        self.rng = rng or random.Random()
+        self.pass_timeout = pass_timeout
+        self.batch = batch
+        self.redact = redactor or Redactor()
+        self.sinks: dict[str, Sink] = build_sinks(settings, self.redact, environ=environ, out=out)
+        self._own_store = store.path is not None
+        self.store = Store.open(store.path) if store.path is not None else store
+        self._db = threading.Lock()
+        self._lanes = {sid: threading.Lock() for sid in self.sinks}
+        self._quiet = {s.id: QuietHours.parse(s.quiet_hours, s.timezone) for s in settings.sinks}
+        self._names_zh = {s.symbol: s.name_zh for s in settings.symbols if s.name_zh}
+        self._next: dict[str, LaneResult] = {}
+        self._executor: ThreadPoolExecutor | None = None
+        self._threads: list[threading.Thread] = []
+        self._wake = {sid: threading.Event() for sid in self.sinks}
+        self._stop = threading.Event()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> OutboxDispatcher:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Run one background thread per sink; each sends its due rows and sleeps until the
+        next is due or ``wake()`` is called."""
+        if self._threads:
+            return
+        self._stop.clear()
+        for sid in self.sinks:
+            thread = threading.Thread(
+                target=self._lane_loop, args=(sid,), name=f"mcap-sink-{sid}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def wake(self) -> None:
+        """Tell the background lanes that rows were enqueued."""
+        for event in self._wake.values():
+            event.set()
+
+    def close(self, timeout: float = 15.0) -> None:
+        """Stop background lanes (finishing the request in flight) and release the db."""
+        self._stop.set()
+        self.wake()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+        if self._own_store:
+            with self._db:
+                self.store.close()
+            self._own_store = False
+
+    # -- one pass --------------------------------------------------------------------------
+    def deliver_due(self, now: float, *, force: bool = False) -> DeliveryStats:
+        """Attempt every delivery due at ``now`` once, all sinks side by side.
+
+        ``force`` also attempts rows still waiting out a backoff (``outbox flush``). A lane
+        still busy after ``pass_timeout`` seconds keeps running in the background and is
+        skipped by the next pass; quiet-hour holds always apply.
+        """
+        self._retire_unknown(now)
+        totals = _Totals()
+        if len(self.sinks) == 1:
+            (sid,) = self.sinks
+            result = self._run_lane(sid, now, force)
+            if result is not None:
+                totals.results.append(result)
+        else:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=len(self.sinks), thread_name_prefix="mcap-sink"
+                )
+            futures: list[Future[LaneResult | None]] = [
+                self._executor.submit(self._run_lane, sid, now, force) for sid in self.sinks
+            ]
+            done, _ = wait(futures, timeout=self.pass_timeout)
+            totals.results += [r for f in done if (r := f.result()) is not None]
+        return totals.stats(self.pending_count())
+
+    def pending_count(self) -> int:
+        return self.counts()["pending"]
+
+    def counts(self) -> dict[str, int]:
+        """Rows per status: pending, delivered, dead."""
+        with self._db:
+            return self.store.outbox_counts()
+
+    def next_retry(self) -> float | None:
+        """When the earliest lane has a row to retry (quiet-hour holds not counted)."""
+        times = [r.retry_at for r in self._next.values() if r.retry_at is not None]
+        return min(times) if times else None
+
+    def next_due(self) -> float | None:
+        """When something is next due, counting the end of quiet hours (for a daemon loop)."""
+        times = [
+            t for r in self._next.values() for t in (r.retry_at, r.held_until) if t is not None
+        ]
+        return min(times) if times else None
+
+    def _now(self) -> float:
+        return self.clock.now().timestamp()
+
+    def _run_lane(self, sid: str, now: float, force: bool) -> LaneResult | None:
+        lock = self._lanes[sid]
+        if not lock.acquire(blocking=False):
+            return None  # the previous pass of this sink is still running
+        try:
+            result = self._lane(sid, now, force)
+        except Exception as exc:  # noqa: BLE001 - a lane must survive anything; rows stay pending
+            log.error(
+                "dispatcher_error", sink=sid, error=self.redact(f"{type(exc).__name__}: {exc}")
+            )
+            result = LaneResult(retry_at=now + self.backoff.schedule[0])
+        finally:
+            lock.release()
+        self._next[sid] = result
+        return result
+
+    def _lane(self, sid: str, now: float, force: bool) -> LaneResult:
+        sink = self.sinks[sid]
+        config = sink.config
+        result = LaneResult()
+        with self._db:
+            rows = self.store.outbox_pending(sid, self.batch)
+        quiet = self._quiet.get(sid)
+        held_until = quiet.held_until(now) if quiet is not None else None
+        for index, row in enumerate(rows):
+            if held_until is not None and row.kind not in config.urgent_kinds:
+                if row.next_attempt_at < held_until:
+                    with self._db:
+                        self.store.hold(row.id, held_until, now)
+                    log.info(
+                        "delivery_held",
+                        sink=sid,
+                        message_id=row.message_id,
+                        kind=row.kind,
+                        until=datetime.fromtimestamp(held_until, UTC).isoformat(),
+                    )
+                result.held += 1
+                result.held_until = held_until
+                continue
+            if not force and row.next_attempt_at > now:
+                # in order: a row waiting out its backoff keeps the later ones behind it
+                result.retry_at = row.next_attempt_at
+                return result
+            outcome, next_at = self._attempt(sink, row, rows[index + 1 :])
+            if outcome == "delivered":
+                result.delivered += 1
+            elif outcome == "dead":
+                result.dead += 1
+            else:
+                result.failed += 1
+                result.retry_at = next_at
+                return result
+        result.more = len(rows) >= self.batch
+        if result.more:
+            result.retry_at = now
+        return result
+
+    def _superseded(self, row: OutboxRow, later: Sequence[OutboxRow]) -> str | None:
+        """For a row held by quiet hours: the later crossing of the same rule, if any."""
+        held = row.attempts == 0 and row.next_attempt_at > row.created_at
+        if row.kind not in CROSSINGS or not held:
+            return None
+        rule = row.payload.get("rule")
+        newer = [r for r in later if r.kind in CROSSINGS and r.payload.get("rule") == rule]
+        if not newer:
+            return None
+        last = newer[-1]
+        return f"{last.kind} at {last.payload.get('time', '')}"
+
+    def _attempt(
+        self, sink: Sink, row: OutboxRow, later: Sequence[OutboxRow]
+    ) -> tuple[str, float | None]:
+        config = sink.config
+        try:
+            message = message_for_row(
+                row.kind,
+                row.payload,
+                config.language,
+                names_zh=self._names_zh,
+                superseded_by=self._superseded(row, later),
+            )
+        except Exception as exc:  # noqa: BLE001 - an unreadable payload can never be sent
+            return self._failed(
+                row,
+                sink,
+                DeliveryError(
+                    f"cannot render the stored message: {type(exc).__name__}",
+                    sink.where,
+                    permanent=True,
+                ),
+            )
+        started = self._now()
+        try:
+            note = sink.deliver(message, self.session, started)
+        except DeliveryError as exc:
+            return self._failed(row, sink, exc)
+        except Exception as exc:  # noqa: BLE001 - a sink bug must not stop the others; retried
+            return self._failed(
+                row,
+                sink,
+                DeliveryError(
+                    f"unexpected {type(exc).__name__}: {self.redact(str(exc))}", sink.where
+                ),
+            )
+        done = self._now()
+        with self._db:
+            self.store.mark_delivered(row.id, done)
+        log.info(
+            "delivery_succeeded",
+            sink=config.id,
+            message_id=row.message_id,
+            kind=row.kind,
+            attempt=row.attempts + 1,
+            result=note,
+            latency_ms=round((done - started) * 1000, 1),
+        )
+        return "delivered", None
+
+    def _failed(self, row: OutboxRow, sink: Sink, exc: DeliveryError) -> tuple[str, float | None]:
+        reason = self.redact(exc.one_line())
+        now = self._now()
+        attempts = row.attempts + 1
+        fields: dict[str, Any] = {
+            "sink": sink.config.id,
+            "message_id": row.message_id,
+            "kind": row.kind,
+            "attempt": attempts,
+            "error": reason,
+        }
+        if exc.permanent:
+            with self._db:
+                self.store.mark_dead(row.id, now, reason)
+            log.warning("delivery_dead", **fields)
+            return "dead", None
+        with self._db:
+            base = self.store.outbox_age_base(row.id) or row.created_at
+        if now - base >= self.max_age:
+            age = _span(now - base)
+            with self._db:
+                self.store.mark_dead(
+                    row.id, now, f"expired after {attempts} attempt(s) over {age}: {reason}"
+                )
+            log.warning("delivery_expired", **fields)
+            return "dead", None
+        delay = (
+            exc.retry_after
+            if exc.retry_after is not None
+            else self.backoff.delay(attempts, self.rng)
+        )
+        next_at = min(now + max(delay, 0.0), base + self.max_age)
+        with self._db:
+            self.store.mark_failed(row.id, now, reason, next_at)
+        log.warning("delivery_failed", retry_in=round(next_at - now, 2), **fields)
+        return "failed", next_at
+
+    def _retire_unknown(self, now: float) -> None:
+        """Rows for a sink no longer configured would block a flush forever: mark them dead."""
+        with self._db:
+            sinks = {
+                str(r[0])
+                for r in self.store.conn.execute(
+                    "SELECT DISTINCT sink_id FROM outbox WHERE status = 'pending'"
+                )
+            }
+            for sid in sinks - set(self.sinks):
+                for row in self.store.outbox_pending(sid, 10_000):
+                    self.store.mark_dead(
+                        row.id,
+                        now,
+                        f"sink {sid!r} is not configured: add it back, then run "
+                        "`mcap-monitor outbox retry`",
+                        attempted=False,
+                    )
+                log.warning("sink_unknown", sink=sid)
+
+    # -- background mode -------------------------------------------------------------------
+    def _lane_loop(self, sid: str) -> None:
+        event = self._wake[sid]
+        while not self._stop.is_set():
+            event.clear()
+            now = self._now()
+            result = self._run_lane(sid, now, False)
+            if result is None:
+                result = self._next.get(sid, LaneResult())
+            times = [t for t in (result.retry_at, result.held_until) if t is not None]
+            delay = IDLE_WAIT if not times else min(IDLE_WAIT, max(0.0, min(times) - self._now()))
+            if delay > 0:
+                event.wait(delay)
+
+    # -- deliver now and exit ---------------------------------------------------------------
+    def flush(self, wait_seconds: float) -> int:
+        """Deliver everything pending now, retrying transient failures in-process for up to
+        ``wait_seconds``; 0 when nothing is left pending, else 1."""
+        deadline = time.monotonic() + wait_seconds
+        self.deliver_due(self._now(), force=True)
+        while not self._stop.is_set():
+            due = self.next_retry()
+            if due is None:
+                break
+            delay = due - self._now()
+            if time.monotonic() + max(delay, 0.0) > deadline:
+                break
+            if delay > 0:
+                self._stop.wait(delay)
+            self.deliver_due(self._now())
+        return 0 if self.pending_count() == 0 else 1
+
+
+def _span(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s"

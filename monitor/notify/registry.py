@@ -1,0 +1,73 @@
+"""Builds the configured sinks, resolving their secrets once at start-up."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TextIO
+
+from monitor.errors import ConfigError
+from monitor.notify.apprise_sink import AppriseSink
+from monitor.notify.base import HttpSink, Sink
+from monitor.notify.console import ConsoleSink
+from monitor.notify.dingtalk import DingTalkSink
+from monitor.notify.discord import DiscordSink
+from monitor.notify.feishu import FeishuSink
+from monitor.notify.secrets import Redactor, resolve_secret, secret_fragments
+from monitor.notify.slack import SlackSink
+from monitor.notify.teams import TeamsSink
+from monitor.notify.webhook import WebhookSink
+from monitor.notify.wecom import WeComSink
+from monitor.settings import Settings, SinkConfig
+
+HTTP_SINKS: dict[str, type[HttpSink]] = {
+    "slack": SlackSink,
+    "webhook": WebhookSink,
+    "feishu": FeishuSink,
+    "dingtalk": DingTalkSink,
+    "wecom": WeComSink,
+    "discord": DiscordSink,
+    "teams": TeamsSink,
+}
+
+
+def build_sink(
+    config: SinkConfig,
+    redactor: Redactor,
+    *,
+    environ: Mapping[str, str] | None = None,
+    out: TextIO | None = None,
+) -> Sink:
+    """One sink; its secret fragments are added to ``redactor`` before anything can log them."""
+    if config.type == "console":
+        return ConsoleSink(config, out)
+    url = resolve_secret(config, "url", environ)
+    secret = resolve_secret(config, "secret", environ)
+    headers = [v.get_secret_value() for v in config.headers.values()]
+    redactor.add(secret_fragments(url, [secret or "", *headers]))
+    if not url:
+        raise ConfigError(
+            f"{config.type} sink has no URL",
+            f"sink {config.id!r}",
+            "set url, url_env (an environment variable) or url_credential "
+            "(a file in $CREDENTIALS_DIRECTORY)",
+        )
+    if not url.lower().startswith(("https://", "http://")) and config.type != "apprise":
+        raise ConfigError(
+            f"{config.type} sink URL must start with https://",
+            f"sink {config.id!r}",
+            "copy the webhook URL exactly as the platform shows it",
+        )
+    if config.type == "apprise":
+        return AppriseSink(config, url, redactor)
+    return HTTP_SINKS[config.type](config, url, secret, redactor)
+
+
+def build_sinks(
+    settings: Settings,
+    redactor: Redactor,
+    *,
+    environ: Mapping[str, str] | None = None,
+    out: TextIO | None = None,
+) -> dict[str, Sink]:
+    """Every configured sink by id (``ConfigError`` for a missing or unreadable secret)."""
+    return {s.id: build_sink(s, redactor, environ=environ, out=out) for s in settings.sinks}

@@ -1,0 +1,59 @@
+"""Microsoft Teams via a Power Automate / Workflows webhook: an Adaptive Card; 200 or 202 is
+success."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor.notify.base import HttpSink
+from monitor.notify.http import HttpRequest, json_body
+from monitor.notify.templates import Message
+
+
+def adaptive_card(message: Message) -> dict[str, Any]:
+    body: list[dict[str, Any]] = [
+        {
+            "type": "TextBlock",
+            "text": message.title,
+            "weight": "Bolder",
+            "size": "Medium",
+            "wrap": True,
+        },
+        {"type": "TextBlock", "text": message.text, "wrap": True},
+    ]
+    body += [{"type": "TextBlock", "text": line, "wrap": True} for line in message.lines]
+    if message.facts:
+        body.append(
+            {"type": "FactSet", "facts": [{"title": k, "value": v} for k, v in message.facts]}
+        )
+    body.append(
+        {
+            "type": "TextBlock",
+            "text": message.footer,
+            "isSubtle": True,
+            "size": "Small",
+            "wrap": True,
+        }
+    )
+    return {
+        "type": "message",
+        "attachments": [
+            {
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": None,
+                "content": {
+                    "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                    "type": "AdaptiveCard",
+                    "version": "1.4",
+                    "body": body,
+                },
+            }
+        ],
+    }
+
+
+class TeamsSink(HttpSink):
+    platform = "Teams"
+
+    def build(self, message: Message, now: float) -> HttpRequest:
+        return HttpRequest(self.url, json_body(adaptive_card(message)))
