@@ -7,7 +7,7 @@ very lists to matplotlib, so tests can compare what was plotted with the engine'
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -132,11 +132,13 @@ def render(chart: Chart, path: Path) -> Figure:
             panel.times, panel.band_low, panel.thresholds, step="post", color="#999999",
             alpha=0.2, lw=0, label=f"hysteresis {panel.hysteresis:.1%}",
         )  # fmt: skip
+        long_span = panel.times[-1] - panel.times[0] > timedelta(days=300)
+        stamp = "%Y-%m-%d" if long_span else "%m-%d"
         for n, (when, value, kind) in enumerate(panel.events):
             colour = COLOURS.get(kind, "black")
             ax.plot([when], [value], marker="o", ms=5, color=colour, ls="none")
             ax.annotate(
-                f"{SHORT.get(kind, kind)} {when:%m-%d}", (when, value),
+                f"{SHORT.get(kind, kind)} {when:{stamp}}", (when, value),
                 xytext=(4, 8 if n % 2 == 0 else -12), textcoords="offset points",
                 fontsize=7, color=colour,
             )  # fmt: skip

@@ -135,7 +135,8 @@ class EcbHistory:
                     except InvalidOperation:
                         raise InputError(
                             f"bad rate {cell!r} for {code}",
-                            f"{where}:{reader.line_num}", "fix the file",
+                            f"{where}:{reader.line_num}",
+                            "fix the file",
                         ) from None
             rates["EUR"] = Decimal(1)
             rows.append((day, rates))
@@ -271,8 +272,15 @@ def build_daily_tape(
     writer.writerow(header)
     result = TapeBuild(placeholders=[])
     rows = daily_rows(
-        bars, ecb, currency=currency, fx_quotes=fx_quotes, timezone=timezone, close=close,
-        start=start, end=end, placeholders=result.placeholders,
+        bars,
+        ecb,
+        currency=currency,
+        fx_quotes=fx_quotes,
+        timezone=timezone,
+        close=close,
+        start=start,
+        end=end,
+        placeholders=result.placeholders,
     )
     for item in rows:
         row: list[str] = [item.stamp.isoformat(), symbol, str(item.close), currency, str(item.high)]

@@ -86,8 +86,12 @@ class Receiver:
                 body = self.rfile.read(length)
                 parts = urlsplit(self.path)
                 got = Received(
-                    "POST", parts.path, parse_qs(parts.query), dict(self.headers.items()),
-                    body, time.time(),
+                    "POST",
+                    parts.path,
+                    parse_qs(parts.query),
+                    dict(self.headers.items()),
+                    body,
+                    time.time(),
                 )
                 with receiver._cond:
                     index = len(receiver.requests)
@@ -184,7 +188,9 @@ def write_tape(path: Path, prices: Sequence[float]) -> Path:
     """One row per day from 2025-02-03; 1e12 HKD is crossed at a price of ~39.83."""
     rows = [TAPE_HEADER]
     for day, price in enumerate(prices):
-        rows.append(f"2025-02-{day + 3:02d}T16:00:00+08:00,1810.HK,{price},HKD,{price},25105000000\n")
+        rows.append(
+            f"2025-02-{day + 3:02d}T16:00:00+08:00,1810.HK,{price},HKD,{price},25105000000\n"
+        )
     path.write_text("".join(rows), encoding="utf-8")
     return path
 
@@ -202,7 +208,11 @@ def write_config(path: Path, sinks: str, extra: str = "") -> Path:
 def sink_toml(sink_id: str, kind: str, **fields: object) -> str:
     lines = ["[[sinks]]", f'id = "{sink_id}"', f'type = "{kind}"']
     for key, value in fields.items():
-        lines.append(f"{key} = {json.dumps(value)}")
+        if isinstance(value, dict):
+            pairs = ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in value.items())
+            lines.append(f"{key} = {{ {pairs} }}")
+        else:
+            lines.append(f"{key} = {json.dumps(value)}")
     return "\n".join(lines) + "\n"
 
 

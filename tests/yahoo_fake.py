@@ -70,7 +70,9 @@ class Reply:
         return cls.text("Too Many Requests", 429)
 
     @classmethod
-    def network_down(cls, message: str = "Could not resolve host: query2.finance.yahoo.com") -> Reply:
+    def network_down(
+        cls, message: str = "Could not resolve host: query2.finance.yahoo.com"
+    ) -> Reply:
         return cls(error=DNSError, error_message=message)
 
     @classmethod

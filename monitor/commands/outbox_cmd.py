@@ -50,9 +50,10 @@ def register(
     flush.add_argument(
         "--wait",
         type=float,
-        default=30.0,
+        default=None,
         metavar="SECONDS",
-        help="keep retrying transient failures for up to this long (default 30)",
+        help="keep retrying transient failures for up to this long "
+        "(default: $MCAP_NOTIFY_WAIT, else 30)",
     )
     flush.set_defaults(func=flush_outbox)
 

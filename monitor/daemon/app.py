@@ -9,6 +9,7 @@ systemd watchdog).
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import signal
@@ -144,7 +145,14 @@ class Daemon:
                     settings, self.session, self.clock, engine.last_times, self.state_dir
                 )
         if dispatcher is None:
-            dispatcher = build_dispatcher(settings, self.delivery_store, self.session, self.clock)
+            if previous is not None and previous.settings.sinks == settings.sinks:
+                dispatcher = previous.dispatcher
+            else:
+                dispatcher = build_dispatcher(
+                    settings, self.delivery_store, self.session, self.clock
+                )
+                if previous is not None:
+                    _close_later(previous.dispatcher)
         return Parts(settings, engine, source, planner, dispatcher, Valuer(settings))
 
     @property
@@ -294,6 +302,11 @@ class Daemon:
             for view in views:
                 self._closes[view.observation.symbol] = view.observation.price
             if not sinks:
+                continue
+            if not _digest_supported():
+                log.warning(
+                    "digest_unsupported", hint="the installed notify stack cannot render it"
+                )
                 continue
             with self.store.transaction():
                 queued = sum(
@@ -629,10 +642,11 @@ class Daemon:
             # Worker threads cannot be interrupted; nothing half-done survives a rollback.
             os._exit(0)
         self._close_servers()
+        _close_later(self.parts.dispatcher)
         self.store.close()
         self.delivery_store.close()
         log.info("daemon_stopped")
-        return 0
+        return self.exit_code
 
     def _close_servers(self) -> None:
         if self.health_server is not None:
@@ -641,7 +655,34 @@ class Daemon:
         self.notifier.close()
 
 
+def _digest_supported() -> bool:
+    try:
+        from monitor.notify import templates
+    except ImportError:
+        return False
+    return hasattr(templates, "make_digest_message")
+
+
+def _close_later(dispatcher: object) -> None:
+    """Close a dispatcher without waiting for a request it may have in flight."""
+    close = getattr(dispatcher, "close", None)
+    if callable(close):
+        threading.Thread(target=close, name="mcap-dispatcher-close", daemon=True).start()
+
+
 def run_daemon(daemon: Daemon) -> int:
+    """Serve until stopped; never linger past the stop deadline on a stuck request."""
     daemon.install_signals()
     daemon.start()
-    return daemon.serve()
+    code = daemon.serve()
+    time.sleep(0.1)  # let the dispatcher's close finish if it can
+    lingering = [
+        t
+        for t in threading.enumerate()
+        if t is not threading.main_thread() and not t.daemon and t.is_alive()
+    ]
+    if lingering:
+        # A sink request still in flight: its row stays pending and is sent after restart.
+        logging.shutdown()
+        os._exit(code)
+    return code

@@ -83,9 +83,7 @@ def build_source(
             'source.kind = "yahoo"',
             'use source.kind = "tape" or install the live-data dependencies',
         ) from None
-    return _construct(
-        live.LiveSource, settings, session=session, clock=clock, state_dir=state_dir
-    )  # type: ignore[no-any-return]
+    return _construct(live.LiveSource, settings, session=session, clock=clock, state_dir=state_dir)  # type: ignore[no-any-return]
 
 
 class NullDispatcher:

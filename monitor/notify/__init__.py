@@ -7,6 +7,7 @@ Public entry points: ``OutboxDispatcher`` (daemon), ``dispatch_cli`` (``replay -
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,18 +38,32 @@ from monitor.settings import Settings
 from monitor.store import Store
 
 FLUSH_WAIT = 30.0
+# how long `replay --notify` keeps retrying transient failures before it exits
+WAIT_ENV = "MCAP_NOTIFY_WAIT"
+
+
+def default_wait(environ: Mapping[str, str] | None = None) -> float:
+    """``$MCAP_NOTIFY_WAIT`` seconds, else 30."""
+    raw = (os.environ if environ is None else environ).get(WAIT_ENV, "")
+    try:
+        return max(0.0, float(raw)) if raw.strip() else FLUSH_WAIT
+    except ValueError:
+        raise ConfigError(
+            f"{WAIT_ENV} must be a number of seconds, got {raw!r}", WAIT_ENV, "e.g. 30"
+        ) from None
 
 
 def dispatch_cli(
     settings: Settings,
     store: Store,
     *,
-    wait: float = FLUSH_WAIT,
+    wait: float | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
     clock: Clock | None = None,
 ) -> int:
-    """Deliver what is pending now, retrying transient failures for up to ``wait`` seconds.
+    """Deliver what is pending now, retrying transient failures for up to ``wait`` seconds
+    (default ``$MCAP_NOTIFY_WAIT`` or 30).
 
     Prints a one-line summary on stderr; returns 0 when nothing is left pending, else 1.
     """
@@ -66,7 +81,7 @@ def dispatch_cli(
             out=out,
         ) as dispatcher,
     ):
-        code = dispatcher.flush(wait)
+        code = dispatcher.flush(default_wait() if wait is None else wait)
         counts = dispatcher.counts()
     line = (
         f"outbox: {counts['delivered']} delivered, {counts['pending']} pending, "

@@ -54,7 +54,7 @@ def secret_fragments(url: str | None, others: Iterable[str] = ()) -> set[str]:
         except ValueError:
             parts = None
         if parts is not None:
-            if parts.path and parts.path != "/":
+            if any(seg and not _WORDISH.match(seg) for seg in parts.path.split("/")):
                 found.add(parts.path)
             if parts.query:
                 found.add(parts.query)

@@ -131,6 +131,7 @@ class LiveSource:
         self.rate_limited_in_row = 0
         self._companies: tuple[list[rk.Company], str, datetime | None] | None = None
         self._ranking_at: datetime | None = None
+        self._rankings: dict[tuple[str, ...], Ranking] = {}
         self._shares_checked: dict[str, date] = {}
         self._implied: dict[str, SharesCount] = {}
         # what happened, for check / metrics / health
@@ -418,11 +419,16 @@ class LiveSource:
         own = [cfg.symbol] + ([cfg.ranking_symbol] if cfg.ranking_symbol else [])
         if self._companies is None:
             return self._static()
-        companies, source, as_of = self._companies
-        return rk.rank_others(companies, own, source, as_of)
+        key = tuple(own)
+        cached = self._rankings.get(key)
+        if cached is None:  # sorting 10,000 caps per symbol per poll is wasted work
+            companies, source, as_of = self._companies
+            cached = self._rankings[key] = rk.rank_others(companies, own, source, as_of)
+        return cached
 
     def _refresh_ranking(self, now: datetime, result: PollResult) -> None:
         self._ranking_at = now
+        self._rankings.clear()
         try:
             companies, fetched = self.cmc.companies(now)
         except SourceError as err:

@@ -24,7 +24,7 @@ import requests
 from pytest_httpserver import HTTPServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the shared fake
-from yahoo_fake import (  # noqa: E402 - importable only once tests/ is on the path
+from yahoo_fake import (
     FakeYahooSession,
     Reply,
     chart_body,
@@ -32,11 +32,11 @@ from yahoo_fake import (  # noqa: E402 - importable only once tests/ is on the p
     not_found_body,
 )
 
-from monitor import backtest  # noqa: E402
-from monitor.errors import SourceError  # noqa: E402
-from monitor.settings import load_settings  # noqa: E402
-from monitor.sources.yahoo import reset_yfinance_state  # noqa: E402
-from monitor.tapebuild import EcbHistory, read_yahoo_csv  # noqa: E402
+from monitor import backtest
+from monitor.errors import SourceError
+from monitor.settings import load_settings
+from monitor.sources.yahoo import reset_yfinance_state
+from monitor.tapebuild import EcbHistory, read_yahoo_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT / ".." / "shared" / "data"

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the shared fake
-from yahoo_fake import CHART, FakeYahooSession, Reply, chart_body, isolate_yfinance  # noqa: E402
+from yahoo_fake import CHART, FakeYahooSession, Reply, chart_body, isolate_yfinance
 
-from monitor.errors import SourceError  # noqa: E402
-from monitor.sources.yahoo import YahooChart, YahooSession, not_found_hint  # noqa: E402
+from monitor.errors import SourceError
+from monitor.sources.yahoo import YahooChart, YahooSession, not_found_hint
 
 T0 = 1746000000  # synthetic quote time (2025-04-30 08:00 UTC)
 

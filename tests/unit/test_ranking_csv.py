@@ -40,7 +40,7 @@ def test_2024_export_cutoff_is_siemens_when_xiaomi_is_far_below() -> None:
 
 def test_parser_survives_bom_quoted_commas_and_zero_caps() -> None:
     text = (
-        "\ufeff\"Rank\",\"Name\",\"Symbol\",\"marketcap\",\"price (USD)\",\"country\"\n"
+        '\ufeff"Rank","Name","Symbol","marketcap","price (USD)","country"\n'
         '"1","Big, Inc.","BIG","3000","1","United States"\n'
         '"2","Nothing Ltd","ZERO","0","0","Nowhere"\n'
         '"3","Blank","BLANK","","","Nowhere"\n'
