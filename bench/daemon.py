@@ -55,7 +55,7 @@ def symbols(n: int) -> list[str]:
 
 
 def write_tape(path: Path, names: list[str], rows: int, seed: int = 7) -> None:
-    """A random walk around HK$40 (market cap ~HK$1T) per symbol, one row a minute."""
+    """A random walk around HK$40 (cap ~HK$1T) on the HKEX tick grid, one row a minute."""
     rng = random.Random(seed)
     start = datetime(2025, 1, 20, 1, 30, tzinfo=UTC)
     price = dict.fromkeys(names, 40.0)
@@ -64,9 +64,11 @@ def write_tape(path: Path, names: list[str], rows: int, seed: int = 7) -> None:
         for i in range(rows):
             stamp = (start + timedelta(minutes=i)).isoformat()
             for name in names:
-                p = max(1.0, price[name] * (1 + rng.gauss(0, 0.01)))
+                p = min(80.0, max(20.0, price[name] * (1 + rng.gauss(0, 0.005))))
                 price[name] = p
-                out.write(f"{stamp},{name},{p:.3f},HKD,{p * 1.005:.3f}\n")
+                # HKEX tick size between HK$20 and HK$100 is 0.05: prices repeat, as in life
+                last, high = round(p * 20) / 20, round(p * 1.005 * 20) / 20
+                out.write(f"{stamp},{name},{last:.2f},HKD,{high:.2f}\n")
 
 
 def settings_for(names: list[str], tape: Path, state: Path) -> Settings:
@@ -177,10 +179,15 @@ def main() -> int:
         one, rss0, rss1 = bench_cycles(1, args.cycles, work)
         print(f"1 symbol, {args.cycles} cycles:      {one:8.3f} ms CPU per cycle (target < 5)")
         print(f"  RSS after start-up:          {rss0:8.1f} MB")
-        print(f"  RSS after {args.cycles} cycles:     {rss1:8.1f} MB   growth {rss1 - rss0:+.1f} MB")
+        print(
+            f"  RSS after {args.cycles} cycles:     {rss1:8.1f} MB   growth {rss1 - rss0:+.1f} MB"
+        )
         ok &= one < 5 and rss1 - rss0 < 5
         wide, _, _ = bench_cycles(500, args.wide_cycles, work, warmup=20)
-        print(f"500 symbols, {args.wide_cycles} cycles:     {wide:8.3f} ms CPU per cycle (target < 100)")
+        print(
+            f"500 symbols, {args.wide_cycles} cycles:     {wide:8.3f} ms CPU per cycle "
+            "(target < 100)"
+        )
         ok &= wide < 100
     print("all targets met" if ok else "TARGETS MISSED")
     return 0 if ok else 1

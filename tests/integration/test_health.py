@@ -159,5 +159,5 @@ def test_listen_addresses_are_validated() -> None:
     assert parse_listen("127.0.0.1:9464") == ("127.0.0.1", 9464)
     assert parse_listen("[::1]:9464") == ("::1", 9464)
     for bad in ("9464", "localhost", "host:port", "127.0.0.1:70000"):
-        with pytest.raises(ConfigError, match="health.listen"):
+        with pytest.raises(ConfigError, match=r"health\.listen"):
             parse_listen(bad)

@@ -48,3 +48,9 @@ def test_share_history_switches_on_the_placement_day() -> None:
     assert shares_on(xiaomi, date(2026, 3, 1)).total == 26_050_601_078
     # before the oldest known count, the oldest is used
     assert shares_on(xiaomi, date(2020, 1, 2)).total == 25_105_000_000
+
+
+def test_packaged_default_config_is_the_repo_default() -> None:
+    from monitor.settings import PACKAGED_CONFIG
+
+    assert PACKAGED_CONFIG.read_text() == DEFAULT_CONFIG.read_text()
