@@ -72,12 +72,8 @@ def write_tape(path: Path, rows: int, seed: int = 7) -> None:
             if moment.date() != last_day:
                 high, last_day = price, moment.date()
             high = max(high, price)
-            local = moment.astimezone(
-                __import__("zoneinfo").ZoneInfo("Asia/Hong_Kong")
-            ).isoformat()
-            out.write(
-                f"{local},1810.HK,{price:.3f},HKD,{high:.3f},0.9357,0.1284,148140474368\n"
-            )
+            local = moment.astimezone(__import__("zoneinfo").ZoneInfo("Asia/Hong_Kong")).isoformat()
+            out.write(f"{local},1810.HK,{price:.3f},HKD,{high:.3f},0.9357,0.1284,148140474368\n")
 
 
 def run(tape: Path, config: Path) -> tuple[float, float]:
@@ -86,7 +82,9 @@ def run(tape: Path, config: Path) -> tuple[float, float]:
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "monitor", "replay", str(tape), "--config", str(config), "--json"],
-        check=True, stdout=subprocess.DEVNULL, timeout=600,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        timeout=600,
     )
     elapsed = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss

@@ -6,16 +6,16 @@ import functools
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from monitor.core.evaluate import Skipped, evaluate
+from monitor.core.evaluate import Skipped, evaluate, read_rule
 from monitor.core.events import Event, event_to_dict
 from monitor.core.rules import RankRule, Rule, RuleState, ThresholdRule
-from monitor.core.valuation import Observation, SharesCount, valuate
+from monitor.core.valuation import Observation, SharesCount, Valuation, valuate
 from monitor.errors import InputError
 from monitor.settings import RuleConfig, Settings, SinkConfig, SymbolConfig
 from monitor.store import LastReading, Store, utc_iso
@@ -59,6 +59,17 @@ def wants(sink: SinkConfig, rule: RuleConfig, kind: str) -> bool:
     return sink.kinds is None or kind in sink.kinds
 
 
+@dataclass(frozen=True)
+class _SymbolContext:
+    """What the hot loop needs per symbol, looked up once."""
+
+    cfg: SymbolConfig
+    zone: ZoneInfo
+    rules: tuple[Rule, ...]
+    name: str
+    shares: dict[date, SharesCount] = field(default_factory=dict)
+
+
 @dataclass
 class BatchResult:
     """What one batch did: events emitted, rows skipped and why."""
@@ -85,17 +96,14 @@ class Engine:
         self._rules: dict[str, list[Rule]] = {}
         for cfg in settings.rules:
             self._rules.setdefault(cfg.symbol, []).append(build_rule(cfg))
-        self._zones = {s.symbol: ZoneInfo(s.timezone) for s in settings.symbols}
+        self._contexts = {
+            s.symbol: _SymbolContext(
+                s, ZoneInfo(s.timezone), tuple(self._rules.get(s.symbol, ())), s.display_name
+            )
+            for s in settings.symbols
+        }
         self.states: dict[str, RuleState] = store.rule_states()
         self.last_times: dict[str, datetime] = store.last_times()
-        self._shares_cache: dict[tuple[str, date], SharesCount] = {}
-
-    def _shares(self, cfg: SymbolConfig, day: date) -> SharesCount:
-        key = (cfg.symbol, day)
-        found = self._shares_cache.get(key)
-        if found is None:
-            found = self._shares_cache[key] = shares_on(cfg, day)
-        return found
 
     def process(
         self, observations: Iterable[Observation], now: float, *, where: str = ""
@@ -116,29 +124,33 @@ class Engine:
         return result
 
     def _process(self, observations: Iterable[Observation], result: BatchResult) -> None:
-        latest: dict[str, tuple[datetime, Decimal, Decimal]] = {}
         rows: list[tuple[object, ...]] = []
         store = self.store
         states = self.states
         record = self.record_observations
+        last_times = self.last_times
+        contexts = self._contexts
+        newest: dict[str, Valuation] = {}
         for obs in observations:
-            cfg = self._symbols.get(obs.symbol)
-            if cfg is None:
+            ctx = contexts.get(obs.symbol)
+            if ctx is None:
                 raise InputError(
                     f"symbol {obs.symbol!r} is not configured",
                     f"observation at {obs.time.isoformat()} from {obs.source}",
                     "add it to [[symbols]] or remove its rows",
                 )
-            last = self.last_times.get(obs.symbol)
+            last = last_times.get(obs.symbol)
             if last is not None and obs.time <= last:
                 result.already_seen += 1
                 continue
-            self.last_times[obs.symbol] = obs.time
-            day = obs.time.astimezone(self._zones[obs.symbol]).date()
-            val = valuate(obs, self._shares(cfg, day), day)
-            events, skipped = evaluate(
-                self._rules.get(obs.symbol, ()), states, val, cfg.display_name, cfg.timezone, latest
-            )
+            last_times[obs.symbol] = obs.time
+            day = obs.time.astimezone(ctx.zone).date()
+            shares = ctx.shares.get(day)
+            if shares is None:
+                shares = ctx.shares[day] = shares_on(ctx.cfg, day)
+            val = valuate(obs, shares, day)
+            newest[obs.symbol] = val
+            events, skipped = evaluate(ctx.rules, states, val, ctx.name, ctx.cfg.timezone)
             if events:
                 result.events.extend(events)
             for skip in skipped:
@@ -151,10 +163,23 @@ class Engine:
                     rows.clear()
         if rows:
             store.add_observations(rows)
-        store.put_rule_states(
-            (states[rid], LastReading(*reading)) for rid, reading in latest.items()
-        )
+        store.put_rule_states(self._last_readings(newest))
         store.add_events(result.events)
+
+    def _last_readings(
+        self, newest: dict[str, Valuation]
+    ) -> Iterator[tuple[RuleState, LastReading]]:
+        """Each rule's state with its reading on the newest observation of its symbol."""
+        for symbol, val in newest.items():
+            for rule in self._contexts[symbol].rules:
+                rr = read_rule(rule, val)
+                if isinstance(rr, Skipped) or rule.id not in self.states:
+                    continue
+                reading = rr.reading
+                yield (
+                    self.states[rule.id],
+                    LastReading(reading.time, reading.value, reading.threshold),
+                )
 
     def _enqueue(self, result: BatchResult, now: float, first_run: bool) -> None:
         baselines = [e for e in result.events if e.kind == "baseline"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -127,11 +126,8 @@ def evaluate(
     val: Valuation,
     name: str,
     exchange_tz: str,
-    latest: dict[str, tuple[datetime, Decimal, Decimal]] | None = None,
 ) -> tuple[list[Event], list[Skipped]]:
     """Step every rule on one valuation, updating ``states`` in place.
-
-    ``latest`` receives each evaluated rule's (time, value, threshold).
 
     Returns the events emitted and the rules skipped for missing inputs. This is the hot
     loop of replays, so values shared by the rules are computed once.
@@ -164,14 +160,10 @@ def evaluate(
         high = None if high_cap is None else high_cap * effective
         state = states.get(rule.id)
         if is_quiet(rule, state, value, threshold, high):
-            if latest is not None:
-                latest[rule.id] = (obs.time, value, threshold)
             continue
         reading = Reading(obs.time, val.trading_day, value, threshold, high)
         new_state, kinds = step(rule, state, reading)
         states[rule.id] = new_state
-        if latest is not None:
-            latest[rule.id] = (obs.time, value, threshold)
         if kinds:
             if isinstance(rule, RankRule) and obs.ranking is not None:
                 rank = obs.ranking.rank_of(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -39,7 +40,7 @@ def test_crossings_alternate_never_twice_the_same_way_without_rearming(
     rule: ThresholdRule, series: list[int]
 ) -> None:
     crossings = [k for k in run(rule, series) if k.startswith("crossed")]
-    for a, b in zip(crossings, crossings[1:], strict=False):
+    for a, b in itertools.pairwise(crossings):
         assert a != b
 
 
