@@ -28,6 +28,7 @@ from monitor.notify.registry import build_sink, build_sinks
 from monitor.notify.secrets import Redactor, redact_url
 from monitor.notify.templates import (
     Message,
+    make_digest_message,
     make_event_message,
     make_summary_message,
     make_test_message,
@@ -160,6 +161,7 @@ __all__ = [
     "build_sinks",
     "dispatch_cli",
     "ensure_cli_logging",
+    "make_digest_message",
     "make_event_message",
     "make_summary_message",
     "make_test_message",

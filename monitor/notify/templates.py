@@ -316,6 +316,50 @@ def make_summary_message(
     )
 
 
+def _zh_digest_line(entry: Mapping[str, Any], names: Mapping[str, str]) -> str:
+    symbol = str(entry.get("symbol", ""))
+    currency = str(entry.get("currency", ""))
+    text = f"{names.get(symbol) or symbol} ({symbol})"
+    if entry.get("price") is not None:
+        text += f" 收盘 {zh_price(Decimal(str(entry['price'])), currency)}"
+    if entry.get("change") is not None:
+        change = Decimal(str(entry["change"])) * 100
+        text += f"（{'+' if change >= 0 else ''}{_fixed(change, 1)}%）"
+    if entry.get("market_cap") is not None:
+        text += f"，市值 {zh_money(Decimal(str(entry['market_cap'])), currency)}"
+    for rule in entry.get("rules") or []:
+        label = rule.get("label") or rule.get("rule")
+        side = "高于" if rule.get("position") == "above" else "低于"
+        text += f"；{label}：{side}门槛"
+        if rule.get("distance") is not None:
+            text += f" {_fixed(Decimal(str(rule['distance'])) * 100, 1)}%"
+    return text
+
+
+def make_digest_message(
+    payload: Mapping[str, Any], language: Language = "en", names_zh: Mapping[str, str] | None = None
+) -> Message:
+    """The daily digest (payload kind ``digest``): one line per watched symbol."""
+    day = str(payload.get("day", ""))
+    if language == "zh":
+        title = f"mcap-monitor 每日摘要 {day}"
+        entries = payload.get("symbols") or []
+        lines = tuple(_zh_digest_line(e, names_zh or {}) for e in entries)
+    else:
+        title = f"mcap-monitor daily digest {day}"
+        lines = tuple(str(payload.get("text", "")).splitlines())
+    return Message(
+        id=str(payload.get("id", "")),
+        kind="digest",
+        title=title,
+        text=title,
+        footer="mcap-monitor",
+        lines=lines,
+        time=day,
+        language=language,
+    )
+
+
 def make_test_message(sink_id: str, message_id: str, now: datetime, language: Language) -> Message:
     """A clearly marked test message; no market event happened."""
     if language == "zh":
@@ -351,6 +395,8 @@ def message_for_row(
     names = names_zh or {}
     if kind == "summary":
         message = make_summary_message(payload, language, names)
+    elif kind == "digest":
+        message = make_digest_message(payload, language, names)
     else:
         event = event_from_dict(dict(payload))
         message = make_event_message(

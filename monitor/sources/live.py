@@ -10,6 +10,7 @@ accepted FX rate per pair, the rate-limit back-off, the cached ranking.
 from __future__ import annotations
 
 import os
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -139,10 +140,33 @@ class LiveSource:
         self.details: dict[str, SymbolDetail] = {}
         self.fx_decisions: dict[str, FxDecision] = {}
         self.warnings: list[str] = []
+        # relative gap between the two FX sources per pair, for the metrics
+        self.fx_disagreement: dict[str, Decimal] = {}
+        # the daemon's jobs run on several threads; one cycle at a time touches this state
+        self._lock = threading.RLock()
 
     # -- the port ------------------------------------------------------------------------
     def poll(self, symbols: Sequence[str], now: datetime) -> PollResult:
         """One cycle: quotes, FX, ranking, shares -> observations ready for ``Engine``."""
+        with self._lock:
+            return self._poll(symbols, now)
+
+    def refresh_offhours(self, now: datetime) -> PollResult:
+        """Outside sessions: refresh the FX rates, so the session's first poll has fresh ones."""
+        with self._lock:
+            result = PollResult()
+            self._fx({s.currency for s in self.settings.symbols}, now, result, None)
+            return result
+
+    def refresh_ranking(self, now: datetime) -> PollResult:
+        """Fetch the global ranking now (the daemon's 6-hourly job)."""
+        with self._lock:
+            result = PollResult()
+            if self.settings.ranking.enabled:
+                self._refresh_ranking(now, result)
+            return result
+
+    def _poll(self, symbols: Sequence[str], now: datetime) -> PollResult:
         result = PollResult()
         self.details = {s: SymbolDetail() for s in symbols}
         self.warnings = []
@@ -303,6 +327,9 @@ class LiveSource:
                 }
                 primary = outcomes[cfg.primary]
                 secondary = None if cfg.secondary == "none" else outcomes[cfg.secondary]
+                if isinstance(primary, FxRate) and isinstance(secondary, FxRate):
+                    gap = abs(primary.rate - secondary.rate) / secondary.rate
+                    self.fx_disagreement[pair] = gap
                 decision = decide(
                     primary,
                     secondary,

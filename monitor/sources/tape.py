@@ -252,7 +252,7 @@ class TapeReader:
             raise self._err(
                 line, pos + 1, f"{name} must be positive, got {cell!r}", "fix the value"
             )
-        if cache is not None and len(cache) < 65536:
+        if cache is not None and len(cache) < 8192:
             cache[cell] = value
         return value
 

@@ -232,3 +232,29 @@ def test_both_fx_sources_down_past_max_age_blocks_currency_rules(
         store.close()
     assert {e.rule_id for e in batch.events} == {"hkd-1t"}  # HKD needs no FX
     assert {rule for rule, _ in batch.skipped} == {"cny-1t", "top100"}
+
+
+def test_offhours_refresh_keeps_fx_fresh_and_reports_source_disagreement(
+    servers: HTTPServer, tmp_path: Path
+) -> None:
+    fake = FakeYahooSession()
+    # SYNTHETIC Yahoo rates 5 % above the recorded ECB cross rate
+    fake.chart("HKDCNY=X", fx_chart("HKDCNY=X", ECB_CNY * 1.05))
+    fake.chart("HKDUSD=X", fx_chart("HKDUSD=X", ECB_USD))
+    live = make_live(servers, fake, tmp_path)
+    result = live.refresh_offhours(NOW)
+    assert result.blocked_pairs == {}
+    assert set(live.last_fx) == {"HKD/CNY", "HKD/USD"}
+    assert round(float(live.fx_disagreement["HKD/CNY"]), 3) == 0.05
+    assert float(live.fx_disagreement["HKD/USD"]) < 0.001
+    assert live.fx_decisions["HKD/CNY"].kind == "disagreed"
+
+
+def test_ranking_refresh_fetches_the_export_once(servers: HTTPServer, tmp_path: Path) -> None:
+    live = make_live(servers, healthy_fake(), tmp_path)
+    result = live.refresh_ranking(NOW)
+    assert result.failures == []
+    ranking = live.poll(["1810.HK"], NOW + timedelta(minutes=1)).observations[0].ranking
+    assert ranking is not None and ranking.cutoff(100) == Decimal("148140474368")
+    downloads = [e for e, _ in servers.log if e.path == "/cmc/"]
+    assert len(downloads) == 1

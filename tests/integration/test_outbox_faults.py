@@ -234,3 +234,16 @@ def test_logs_use_stable_names_and_never_carry_the_secret_url(tmp_path: Path) ->
     assert "access_token=***" in logs[0]["error"]
     (row, *_) = store.outbox_list()
     assert token not in (row.last_error or "")
+
+
+def test_the_daemon_composition_root_builds_this_dispatcher(tmp_path: Path) -> None:
+    from monitor.daemon.compose import build_dispatcher
+
+    settings, store = setup(tmp_path, sink_toml("console", "console"), (35.0, 41.0))
+    with requests.Session() as session:
+        built = build_dispatcher(settings, store, session, SystemClock())
+        assert isinstance(built, OutboxDispatcher)
+        try:
+            assert built.deliver_due(time.time()).delivered == 1
+        finally:
+            built.close()

@@ -310,3 +310,40 @@ def test_retry_after_in_seconds_or_as_a_date() -> None:
     assert parse_retry_after("Wed, 01 Jan 2025 00:01:00 GMT", now) == 60.0
     assert parse_retry_after("soon", now) is None
     assert parse_retry_after(None, now) is None
+
+
+def test_daily_digest_renders_in_both_languages() -> None:
+    from monitor.notify.templates import make_digest_message, message_for_row
+
+    payload = {
+        "id": "dig_1",
+        "kind": "digest",
+        "day": "2025-02-10",
+        "text": "Xiaomi (1810.HK) closed at HK$43.75 (+3.1 %)",
+        "symbols": [
+            {
+                "symbol": "1810.HK",
+                "price": "43.75",
+                "currency": "HKD",
+                "market_cap": "1098343750000",
+                "change": "0.031",
+                "rules": [
+                    {
+                        "rule": "cny-1t",
+                        "label": "CN¥1 trillion",
+                        "position": "above",
+                        "distance": "0.03",
+                    }
+                ],
+            }
+        ],
+    }
+    en = make_digest_message(payload)
+    assert en.title == "mcap-monitor daily digest 2025-02-10"
+    assert en.lines == ("Xiaomi (1810.HK) closed at HK$43.75 (+3.1 %)",)
+    zh = message_for_row("digest", payload, "zh", names_zh={"1810.HK": "小米集团"})
+    assert zh.lines == (
+        "小米集团 (1810.HK) 收盘 43.75 港元（+3.1%），市值 1.098 万亿港元；"
+        "CN¥1 trillion：高于门槛 3.0%",
+    )
+    assert zh.data["id"] == "dig_1"
