@@ -18,7 +18,6 @@ from monitor import format as fmt
 from monitor.core.evaluate import RuleReading, Skipped, distance, read_rule
 from monitor.core.valuation import Observation, valuate
 from monitor.errors import ConfigError
-from monitor.logging_setup import configure_logging
 from monitor.ports import PollResult
 from monitor.service import build_rule
 from monitor.settings import Settings
@@ -48,6 +47,8 @@ def register(
 
 
 def run(args: argparse.Namespace) -> int:
+    from monitor.logging_setup import configure_logging  # structlog: only when needed
+
     configure_logging(args.log_level if args.debug else "error")
     settings = bootstrap.settings_from(args.config)
     from monitor.sources.live import LiveSource, utc_now  # yfinance is heavy: import late

@@ -47,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
             settings, store, record_observations=args.state_db is not None or args.plot is not None
         )
         reader = TapeReader(tape_path)
+        started = time.perf_counter()
         result = engine.process(reader, time.time())
+        elapsed = time.perf_counter() - started
         if not args.json and result.events:
             print(HEADER)
         for event in result.events:
@@ -63,12 +65,12 @@ def run(args: argparse.Namespace) -> int:
                 "observation were already processed and skipped",
                 file=sys.stderr,
             )
-        if not args.json:
-            print(
-                f"{result.observations} observation(s) from {tape_path.name}, "
-                f"{len(result.events)} event(s)",
-                file=sys.stderr,
-            )
+        rate = f", {reader.rows / elapsed:,.0f} rows/s" if elapsed > 0 and reader.rows else ""
+        print(
+            f"{result.observations} observation(s) from {tape_path.name}, "
+            f"{len(result.events)} event(s) in {elapsed:.2f} s{rate}",
+            file=sys.stderr,
+        )
         if args.notify:
             from monitor.notify import dispatch_cli
 

@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from monitor import bootstrap
-from monitor.logging_setup import configure_logging
 from monitor.settings import load_settings
 
 
@@ -25,6 +24,8 @@ def register(
 
 
 def run(args: argparse.Namespace) -> int:
+    from monitor.logging_setup import configure_logging  # structlog: only when needed
+
     configure_logging(args.log_level)
     # Heavy imports (pandas via exchange-calendars, APScheduler) only for this command.
     from monitor.daemon import Daemon, run_daemon

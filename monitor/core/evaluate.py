@@ -138,12 +138,17 @@ def evaluate(
     obs = val.observation
     cap = val.market_cap.amount
     high_cap = val.high_cap()
+    quote_currency = obs.currency
     for rule in rules:
-        found = _rate(val, rule.currency, rates)
+        currency = rule.currency
+        if currency == quote_currency:
+            found: tuple[Decimal, tuple[FxRate, ...]] | None = _IDENTITY
+        elif currency in rates:
+            found = rates[currency]
+        else:
+            found = _rate(val, currency, rates)
         if found is None:
-            skipped.append(
-                Skipped(rule.id, obs.symbol, f"no FX rate {obs.currency}->{rule.currency}")
-            )
+            skipped.append(Skipped(rule.id, obs.symbol, f"no FX rate {obs.currency}->{currency}"))
             continue
         effective = found[0]
         value = cap * effective

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
@@ -210,8 +209,7 @@ def to_decimal(value: object) -> Decimal:
     return number
 
 
-@dataclass(frozen=True)
-class Money:
+class Money(NamedTuple):
     """An amount in one currency."""
 
     amount: Decimal
@@ -245,8 +243,7 @@ class FxRate(NamedTuple):
         return f"{self.base}/{self.quote}"
 
 
-@dataclass(frozen=True)
-class Conversion:
+class Conversion(NamedTuple):
     """A converted amount and the rates (in the direction used) that produced it."""
 
     money: Money
