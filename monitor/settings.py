@@ -7,11 +7,13 @@ the copy of that default shipped inside the package.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -114,6 +116,9 @@ class RuleConfig(_Model):
         return self
 
 
+# what a sink can receive: rule events, the first run's summary, the daily digest
+MESSAGE_KINDS: tuple[str, ...] = (*EVENT_KINDS, "summary", "digest")
+
 SinkType = Literal[
     "console", "slack", "webhook", "feishu", "dingtalk", "wecom", "discord", "teams", "apprise"
 ]
@@ -141,11 +146,19 @@ class SinkConfig(_Model):
     timeout: float = Field(default=10.0, gt=0)
     digest: bool = False
 
+    @field_validator("kinds", "urgent_kinds")
+    @classmethod
+    def _known_kinds(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for kind in value or ():
+            if kind not in MESSAGE_KINDS:
+                raise ValueError(
+                    f"unknown event kind {kind!r}; known kinds: {', '.join(MESSAGE_KINDS)}"
+                )
+        return value
+
     @field_validator("quiet_hours")
     @classmethod
     def _quiet_window(cls, value: str | None) -> str | None:
-        import re  # local: keeps this edit inside the class
-
         window = r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$"
         if value is not None and not re.match(window, value.strip()):
             raise ValueError(
@@ -156,8 +169,6 @@ class SinkConfig(_Model):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):

@@ -353,6 +353,17 @@ class Store:
             return self._outbox_rows("ORDER BY id", ())
         return self._outbox_rows("WHERE status = ? ORDER BY id", (status,))
 
+    def outbox_counts_by_sink(self) -> dict[tuple[str, str], int]:
+        """``(sink, status) -> rows`` and ``(sink, "attempts") -> attempts made``, per sink."""
+        out: dict[tuple[str, str], int] = {}
+        for sink, status, n, attempts in self.conn.execute(
+            "SELECT sink_id, status, COUNT(*), COALESCE(SUM(attempts), 0) FROM outbox "
+            "GROUP BY sink_id, status"
+        ):
+            out[(str(sink), str(status))] = int(n)
+            out[(str(sink), "attempts")] = out.get((str(sink), "attempts"), 0) + int(attempts)
+        return out
+
     def outbox_counts(self) -> dict[str, int]:
         counts = {"pending": 0, "delivered": 0, "dead": 0}
         for status, n in self.conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status"):

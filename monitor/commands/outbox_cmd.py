@@ -8,8 +8,6 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import requests
-
 from monitor import bootstrap
 from monitor.errors import ConfigError
 from monitor.store import OutboxRow
@@ -175,6 +173,8 @@ def test_alert(args: argparse.Namespace) -> int:
 
     ensure_cli_logging(args.log_level)
     settings = bootstrap.settings_from(args.config)
+    import requests  # only this command needs HTTP; keep the CLI's start-up light
+
     with requests.Session() as session:
         results = send_test_alerts(settings, session, SystemClock(), args.sink)
     width = max(len(r.sink_id) for r in results) if results else 0

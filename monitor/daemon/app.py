@@ -341,15 +341,7 @@ class Daemon:
         self.health.set_outbox(self._last_outbox)
 
     def _outbox_by_sink(self) -> dict[tuple[str, str], int]:
-        # Per-sink totals; Store has no such query yet (see report), so ask SQLite here.
-        out: dict[tuple[str, str], int] = {}
-        for sink, status, n, attempts in self.delivery_store.conn.execute(
-            "SELECT sink_id, status, COUNT(*), COALESCE(SUM(attempts), 0) FROM outbox "
-            "GROUP BY sink_id, status"
-        ):
-            out[(str(sink), str(status))] = int(n)
-            out[(str(sink), "attempts")] = out.get((str(sink), "attempts"), 0) + int(attempts)
-        return out
+        return self.delivery_store.outbox_counts_by_sink()
 
     def _account_deliveries(self) -> None:
         now = self._outbox_by_sink()
