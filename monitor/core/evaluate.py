@@ -162,10 +162,15 @@ def evaluate(
             threshold, source = cutoff, ranking.source
         else:
             threshold, source = rule.threshold, "config"
-        high = None if high_cap is None else high_cap * effective
         state = states.get(rule.id)
+        # the day high only matters below the line
+        high = None
+        if high_cap is not None and (state is None or state.position == "below"):
+            high = high_cap * effective
         if is_quiet(rule, state, value, threshold, high):
             continue
+        if high is None and high_cap is not None:
+            high = high_cap * effective
         reading = Reading(obs.time, val.trading_day, value, threshold, high)
         new_state, kinds = step(rule, state, reading)
         states[rule.id] = new_state

@@ -6,7 +6,7 @@ clock and does no I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import NamedTuple
@@ -25,6 +25,11 @@ class ThresholdRule:
     hysteresis: Decimal = Decimal("0.01")
     confirm: int = 1
     notify_on: frozenset[str] = frozenset(EVENT_KINDS)
+    # 1 - hysteresis: above the line, the value stays "above" while >= threshold x keep
+    keep: Decimal = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keep", 1 - self.hysteresis)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +42,11 @@ class RankRule:
     hysteresis: Decimal = Decimal("0.01")
     confirm: int = 1
     notify_on: frozenset[str] = frozenset(EVENT_KINDS)
+    # 1 - hysteresis: above the line, the value stays "above" while >= threshold x keep
+    keep: Decimal = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keep", 1 - self.hysteresis)
 
     @property
     def currency(self) -> str:
@@ -89,7 +99,7 @@ def is_quiet(
         return False
     if state.position == "below":
         return value < threshold and (high_value is None or high_value < threshold)
-    return value >= threshold * (1 - rule.hysteresis)
+    return value >= threshold * rule.keep
 
 
 def step(
@@ -108,7 +118,7 @@ def step(
         return RuleState(rule.id, position, reading.time), ("baseline",)
 
     below = state.position == "below"
-    beyond = value >= threshold if below else value < threshold * (1 - rule.hysteresis)
+    beyond = value >= threshold if below else value < threshold * rule.keep
 
     if beyond:
         streak = state.streak + 1

@@ -75,6 +75,8 @@ class Valuation(NamedTuple):
     def rate_to(self, currency: str) -> tuple[Decimal, tuple[FxRate, ...]]:
         """The effective rate quote currency -> ``currency`` and the rates behind it."""
         path = rate_path(self.market_cap.currency, currency, self.observation.fx)
+        if len(path) == 1:
+            return path[0].rate, path
         effective = Decimal(1)
         for rate in path:
             effective *= rate.rate
