@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -65,13 +65,33 @@ def rule_status(settings: Settings, store: Store) -> list[dict[str, object]]:
         obs = latest.get(rule.symbol)
         if obs is not None and last.value > 0:
             # value is proportional to the price: the price that puts value on the line
+            # (above it, the line that matters is the bottom of the hysteresis band)
             price = Decimal(obs["price"])
-            needed = (price * last.threshold / last.value).quantize(Decimal("0.01"))
+            line = last.threshold
+            if state.position == "above":
+                line = line * (1 - rule.hysteresis)
+            needed = (price * line / last.value).quantize(Decimal("0.01"))
             item["price"] = str(price)
             item["price_currency"] = obs["currency"]
             item["needs_price"] = str(needed)
             item["shares_as_of"] = sym.shares_as_of.isoformat() if sym.shares_as_of else None
         out.append(item)
+    return out
+
+
+def share_count_warnings(settings: Settings, today: date) -> list[str]:
+    """Configured share counts older than ``shares_max_age_days`` (check the latest filing)."""
+    out = []
+    for sym in settings.symbols:
+        if sym.shares_as_of is None:
+            continue
+        age = (today - sym.shares_as_of).days
+        if age > sym.shares_max_age_days:
+            out.append(
+                f"{sym.symbol}: share count {sym.shares:,} is {age} days old "
+                f"(as of {sym.shares_as_of}, {sym.shares_source}); check the latest exchange "
+                "filing and update shares / shares_as_of"
+            )
     return out
 
 
@@ -88,7 +108,7 @@ def status_line(item: dict[str, object]) -> str:
         f"{value} ({dist} vs {threshold})"
     )
     if "needs_price" in item:
-        verb = "holds above" if item["state"] == "above" else "needs"
+        verb = "crosses below under" if item["state"] == "above" else "needs"
         line += (
             f", {verb} {fmt.price(Decimal(str(item['needs_price'])), str(item['price_currency']))}"
         )
@@ -103,11 +123,14 @@ def status(args: argparse.Namespace) -> int:
         counts = store.outbox_counts()
     finally:
         store.close()
+    warnings = share_count_warnings(settings, date.today())
     if args.json:
-        print(json.dumps({"rules": items, "outbox": counts}, indent=2))
+        print(json.dumps({"rules": items, "outbox": counts, "warnings": warnings}, indent=2))
         return 0
     for item in items:
         print(status_line(item))
+    for warning in warnings:
+        print(f"warning: {warning}")
     print(f"outbox: {counts['pending']} pending, {counts['dead']} dead")
     return 0
 

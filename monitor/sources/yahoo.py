@@ -112,6 +112,10 @@ def not_found_hint(symbol: str) -> str:
                 f"Hong Kong codes have 4 digits on Yahoo, e.g. {symbol} -> {suggestion}; "
                 "fix [[symbols]] symbol"
             )
+        return (
+            "Hong Kong codes have 4 digits on Yahoo (e.g. 00981.HK or 981.HK -> 0981.HK); "
+            "check the code on finance.yahoo.com and fix [[symbols]] symbol"
+        )
     return "check the symbol on finance.yahoo.com and fix [[symbols]] symbol"
 
 

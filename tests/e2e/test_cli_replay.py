@@ -226,7 +226,9 @@ def test_status_and_events_read_the_state_db(tmp_path: Path) -> None:
     out = run_cli("status", "--state-db", str(db))
     assert out.returncode == 0, out.stderr
     hkd = next(line for line in out.stdout.splitlines() if line.startswith("hkd-1t"))
-    assert "above" in hkd and "HK$1T" in hkd and "holds above HK$" in hkd
+    assert "above" in hkd and "HK$1T" in hkd
+    # HK$1T less the 1 % band over 25.105 bn shares: HK$39.43
+    assert "crosses below under HK$39.43" in hkd
     top = next(line for line in out.stdout.splitlines() if line.startswith("global-top100"))
     assert "unknown" in top
     data = json.loads(run_cli("status", "--state-db", str(db), "--json").stdout)
