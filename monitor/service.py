@@ -27,11 +27,15 @@ def build_rule(cfg: RuleConfig) -> Rule:
     """The core rule for one ``[[rules]]`` entry."""
     notify = frozenset(cfg.notify_on)
     if cfg.top_n is not None:
-        return RankRule(cfg.id, cfg.symbol, cfg.top_n, cfg.hysteresis, cfg.confirm, notify)
+        return RankRule(
+            cfg.id, cfg.symbol, cfg.top_n,
+            hysteresis=cfg.hysteresis, confirm=cfg.confirm, notify_on=notify,
+        )  # fmt: skip
     assert cfg.threshold is not None and cfg.currency is not None
     return ThresholdRule(
-        cfg.id, cfg.symbol, cfg.threshold, cfg.currency, cfg.hysteresis, cfg.confirm, notify
-    )
+        cfg.id, cfg.symbol, cfg.threshold, cfg.currency,
+        hysteresis=cfg.hysteresis, confirm=cfg.confirm, notify_on=notify,
+    )  # fmt: skip
 
 
 def shares_on(cfg: SymbolConfig, day: date) -> SharesCount:

@@ -14,39 +14,37 @@ from typing import NamedTuple
 from monitor.core.events import EVENT_KINDS, EventKind, Position
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Trigger:
+    """How a rule's line behaves: hysteresis band, confirmation, what is delivered."""
+
+    hysteresis: Decimal = Decimal("0.01")
+    confirm: int = 1
+    notify_on: frozenset[str] = frozenset(EVENT_KINDS)
+    # 1 - hysteresis: above the line, the value stays "above" while >= threshold x keep
+    keep: Decimal = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keep", 1 - self.hysteresis)
+
+
 @dataclass(frozen=True, slots=True)
-class ThresholdRule:
+class ThresholdRule(_Trigger):
     """Market cap converted into ``currency`` compared with ``threshold``."""
 
     id: str
     symbol: str
     threshold: Decimal
     currency: str
-    hysteresis: Decimal = Decimal("0.01")
-    confirm: int = 1
-    notify_on: frozenset[str] = frozenset(EVENT_KINDS)
-    # 1 - hysteresis: above the line, the value stays "above" while >= threshold x keep
-    keep: Decimal = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "keep", 1 - self.hysteresis)
 
 
 @dataclass(frozen=True, slots=True)
-class RankRule:
+class RankRule(_Trigger):
     """USD market cap compared with the N-th largest other company's (the cutoff)."""
 
     id: str
     symbol: str
     top_n: int
-    hysteresis: Decimal = Decimal("0.01")
-    confirm: int = 1
-    notify_on: frozenset[str] = frozenset(EVENT_KINDS)
-    # 1 - hysteresis: above the line, the value stays "above" while >= threshold x keep
-    keep: Decimal = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "keep", 1 - self.hysteresis)
 
     @property
     def currency(self) -> str:
