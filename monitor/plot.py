@@ -104,6 +104,16 @@ def _money_axis(currency: str) -> object:
     return FuncFormatter(label)
 
 
+def require_matplotlib() -> None:
+    """Fail before any work is done when ``--plot`` cannot be honoured."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "--plot needs matplotlib, which is not installed", "--plot", INSTALL_HINT
+        ) from None
+
+
 def render(chart: Chart, path: Path) -> Figure:
     """Draw ``chart`` to a 1200x700 PNG at ``path``; return the figure for inspection."""
     try:

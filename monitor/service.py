@@ -8,14 +8,15 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from monitor.core.evaluate import Skipped, evaluate, read_rule
+from monitor.core.evaluate import QuietBand, Skipped, evaluate, quiet_band, read_rule
 from monitor.core.events import Event, event_to_dict
 from monitor.core.rules import RankRule, Rule, RuleState, ThresholdRule
-from monitor.core.valuation import Observation, SharesCount, Valuation, valuate
+from monitor.core.valuation import Observation, SharesCount, valuate
 from monitor.errors import InputError
 from monitor.settings import RuleConfig, Settings, SinkConfig, SymbolConfig
 from monitor.store import LastReading, Store, utc_iso
@@ -63,15 +64,32 @@ def wants(sink: SinkConfig, rule: RuleConfig, kind: str) -> bool:
     return sink.kinds is None or kind in sink.kinds
 
 
-@dataclass(frozen=True)
+class _Day(NamedTuple):
+    """One local trading day of a symbol as a UTC window, with the shares counted then."""
+
+    start: datetime
+    end: datetime
+    day: date
+    shares: SharesCount
+
+
+@dataclass
 class _SymbolContext:
-    """What the hot loop needs per symbol, looked up once."""
+    """What the hot loop needs per symbol, looked up once, and what it last learned."""
 
     cfg: SymbolConfig
     zone: ZoneInfo
     rules: tuple[Rule, ...]
     name: str
-    shares: dict[date, SharesCount] = field(default_factory=dict)
+    day: _Day | None = None
+    band: QuietBand | None = None
+
+
+def _trading_day(ctx: _SymbolContext, moment: datetime) -> _Day:
+    local = moment.astimezone(ctx.zone)
+    start = datetime.combine(local.date(), time(0), ctx.zone)
+    end = datetime.combine(local.date() + timedelta(days=1), time(0), ctx.zone)
+    return _Day(start, end, local.date(), shares_on(ctx.cfg, local.date()))
 
 
 @dataclass
@@ -89,9 +107,19 @@ class Engine:
     """Evaluates observations against the configured rules with state kept in a ``Store``."""
 
     def __init__(
-        self, settings: Settings, store: Store, *, record_observations: bool = True
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        record_observations: bool = True,
+        notify: bool = True,
+        fast_path: bool = True,
     ) -> None:
         self.settings = settings
+        # False: record events and state, enqueue no deliveries (a quiet history replay)
+        self.notify = notify
+        # skip evaluating rows that provably change nothing (see core.evaluate.quiet_band)
+        self.fast_path = fast_path
         # An ephemeral replay has no use for its observations; the daemon keeps them.
         self.record_observations = record_observations
         self.store = store
@@ -134,7 +162,8 @@ class Engine:
         record = self.record_observations
         last_times = self.last_times
         contexts = self._contexts
-        newest: dict[str, Valuation] = {}
+        fast = self.fast_path
+        newest: dict[str, tuple[Observation, SharesCount, date]] = {}
         for obs in observations:
             ctx = contexts.get(obs.symbol)
             if ctx is None:
@@ -143,25 +172,31 @@ class Engine:
                     f"observation at {obs.time.isoformat()} from {obs.source}",
                     "add it to [[symbols]] or remove its rows",
                 )
+            moment = obs.time
             last = last_times.get(obs.symbol)
-            if last is not None and obs.time <= last:
+            if last is not None and moment <= last:
                 result.already_seen += 1
                 continue
-            last_times[obs.symbol] = obs.time
-            day = obs.time.astimezone(ctx.zone).date()
-            shares = ctx.shares.get(day)
-            if shares is None:
-                shares = ctx.shares[day] = shares_on(ctx.cfg, day)
-            val = valuate(obs, shares, day)
-            newest[obs.symbol] = val
-            events, skipped = evaluate(ctx.rules, states, val, ctx.name, ctx.cfg.timezone)
-            if events:
-                result.events.extend(events)
-            for skip in skipped:
-                result.skipped[(skip.rule_id, skip.reason)] += 1
+            last_times[obs.symbol] = moment
+            day_ = ctx.day
+            if day_ is None or not day_.start <= moment < day_.end:
+                day_ = ctx.day = _trading_day(ctx, moment)
+            shares = obs.shares or day_.shares
+            newest[obs.symbol] = (obs, shares, day_.day)
             result.observations += 1
+            band = ctx.band
+            if fast and band is not None and band.admits(obs, shares.total):
+                pass  # every rule is certainly quiet: nothing can change
+            else:
+                val = valuate(obs, shares, day_.day)
+                events, skipped = evaluate(ctx.rules, states, val, ctx.name, ctx.cfg.timezone)
+                if events:
+                    result.events.extend(events)
+                for skip in skipped:
+                    result.skipped[(skip.rule_id, skip.reason)] += 1
+                ctx.band = quiet_band(ctx.rules, states, val) if fast else None
             if record:
-                rows.append(observation_row(obs, val.shares, val.market_cap.amount))
+                rows.append(observation_row(obs, shares, obs.price * shares.total))
                 if len(rows) >= 2000:
                     store.add_observations(rows)
                     rows.clear()
@@ -171,10 +206,11 @@ class Engine:
         store.add_events(result.events)
 
     def _last_readings(
-        self, newest: dict[str, Valuation]
+        self, newest: dict[str, tuple[Observation, SharesCount, date]]
     ) -> Iterator[tuple[RuleState, LastReading]]:
         """Each rule's state with its reading on the newest observation of its symbol."""
-        for symbol, val in newest.items():
+        for symbol, (obs, shares, day) in newest.items():
+            val = valuate(obs, shares, day)
             for rule in self._contexts[symbol].rules:
                 rr = read_rule(rule, val)
                 if isinstance(rr, Skipped) or rule.id not in self.states:
@@ -187,6 +223,10 @@ class Engine:
 
     def _enqueue(self, result: BatchResult, now: float, first_run: bool) -> None:
         baselines = [e for e in result.events if e.kind == "baseline"]
+        if not self.notify:
+            if baselines:
+                self.store.set_meta(SUMMARY_SENT, "1")
+            return
         if first_run and baselines:
             for sink in self.settings.sinks:
                 subscribed = [

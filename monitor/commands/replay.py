@@ -41,15 +41,21 @@ def register(
 def run(args: argparse.Namespace) -> int:
     settings = bootstrap.settings_from(args.config)
     tape_path: Path = args.tape or bootstrap.BUNDLED_TAPE
+    if args.plot:
+        from monitor.plot import require_matplotlib
+
+        require_matplotlib()
     store = Store.open(args.state_db)
     try:
         engine = Engine(
-            settings, store, record_observations=args.state_db is not None or args.plot is not None
+            settings,
+            store,
+            record_observations=args.state_db is not None or args.plot is not None,
+            # replayed history becomes alerts only when asked to
+            notify=args.notify,
         )
         reader = TapeReader(tape_path)
-        started = time.perf_counter()
         result = engine.process(reader, time.time())
-        elapsed = time.perf_counter() - started
         if not args.json and result.events:
             print(HEADER)
         for event in result.events:
@@ -65,23 +71,26 @@ def run(args: argparse.Namespace) -> int:
                 "observation were already processed and skipped",
                 file=sys.stderr,
             )
-        rate = f", {reader.rows / elapsed:,.0f} rows/s" if elapsed > 0 and reader.rows else ""
         print(
             f"{result.observations} observation(s) from {tape_path.name}, "
-            f"{len(result.events)} event(s) in {elapsed:.2f} s{rate}",
+            f"{len(result.events)} event(s)",
             file=sys.stderr,
         )
-        if args.notify:
-            from monitor.notify import dispatch_cli
-
-            return dispatch_cli(settings, store)
+        code = 0
         if args.plot:
             from monitor.plot import plot_replay
 
             plot_replay(settings, store, args.plot)
+        if args.notify:
+            from monitor.notify import dispatch_cli
+
+            dead_before = store.outbox_counts()["dead"]
+            code = dispatch_cli(settings, store)
+            if store.outbox_counts()["dead"] > dead_before:
+                code = 1  # something could not be delivered, ever: say so
     finally:
         store.close()
-    return 0
+    return code
 
 
 def event_json(event: Event) -> dict[str, object]:

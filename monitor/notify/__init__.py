@@ -84,11 +84,18 @@ def dispatch_cli(
     ):
         code = dispatcher.flush(default_wait() if wait is None else wait)
         counts = dispatcher.counts()
+        busy = dispatcher.lock is not None and not dispatcher.lock.held
+        holder = dispatcher.lock.holder() if busy and dispatcher.lock else ""
     line = (
         f"outbox: {counts['delivered']} delivered, {counts['pending']} pending, "
         f"{counts['dead']} dead"
     )
-    if counts["pending"]:
+    if busy:
+        line += (
+            f"; another mcap-monitor process (pid {holder}, e.g. the daemon) is delivering "
+            "from this database and will send the pending ones"
+        )
+    elif counts["pending"]:
         line += (
             " (waiting for a retry or the end of quiet hours): `mcap-monitor outbox` lists "
             "them; the daemon or `mcap-monitor outbox flush` sends them"

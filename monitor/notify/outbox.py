@@ -23,6 +23,7 @@ import structlog
 
 from monitor.errors import DeliveryError
 from monitor.notify.base import Sink
+from monitor.notify.dblock import DeliveryLock
 from monitor.notify.quiet import QuietHours
 from monitor.notify.registry import build_sinks
 from monitor.notify.secrets import Redactor
@@ -123,6 +124,8 @@ class OutboxDispatcher:
         self.sinks: dict[str, Sink] = build_sinks(settings, self.redact, environ=environ, out=out)
         self._own_store = store.path is not None
         self.store = Store.open(store.path) if store.path is not None else store
+        # one delivering process per db file; an in-memory db is private to this process
+        self.lock = DeliveryLock(store.path) if store.path is not None else None
         self._db = threading.Lock()
         self._lanes = {sid: threading.Lock() for sid in self.sinks}
         self._quiet = {s.id: QuietHours.parse(s.quiet_hours, s.timezone) for s in settings.sinks}
@@ -170,6 +173,8 @@ class OutboxDispatcher:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
+        if self.lock is not None:
+            self.lock.release()
         if self._own_store:
             with self._db:
                 self.store.close()
@@ -183,6 +188,8 @@ class OutboxDispatcher:
         still busy after ``pass_timeout`` seconds keeps running in the background and is
         skipped by the next pass; quiet-hour holds always apply.
         """
+        if not self.claim():
+            return _Totals().stats(self.pending_count())
         self._retire_unknown(now)
         totals = _Totals()
         if len(self.sinks) == 1:
@@ -225,7 +232,14 @@ class OutboxDispatcher:
     def _now(self) -> float:
         return self.clock.now().timestamp()
 
+    def claim(self) -> bool:
+        """Whether this process may deliver from the db (no other process is doing it)."""
+        return self.lock is None or self.lock.try_acquire()
+
     def _run_lane(self, sid: str, now: float, force: bool) -> LaneResult | None:
+        if not self.claim():
+            log.debug("delivery_busy", holder=self.lock.holder() if self.lock else "")
+            return None  # another process delivers from this db; it will send these rows
         lock = self._lanes[sid]
         if not lock.acquire(blocking=False):
             return None  # the previous pass of this sink is still running
@@ -419,6 +433,8 @@ class OutboxDispatcher:
         """Deliver everything pending now, retrying transient failures in-process for up to
         ``wait_seconds``; 0 when nothing is left pending, else 1."""
         deadline = time.monotonic() + wait_seconds
+        if not self.claim():
+            return 1
         self.deliver_due(self._now(), force=True)
         while not self._stop.is_set():
             due = self.next_retry()

@@ -304,7 +304,7 @@ def test_outbox_lists_dead_rows_and_retry_requeues_them(tmp_path: Path) -> None:
             "--config",
             str(config),
         )
-        assert first.returncode == 0  # nothing pending: both are dead
+        assert first.returncode == 1  # nothing pending, but both deliveries are dead
         assert "0 delivered, 0 pending, 2 dead" in first.stderr
         listing = cli(tmp_path, "outbox", "--state-db", str(db), "--config", str(config))
         assert listing.stdout.count(" dead ") == 2 and "HTTP 410: gone" in listing.stdout
