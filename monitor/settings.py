@@ -359,29 +359,62 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _line_of(path: Path, loc: tuple[int | str, ...]) -> str:
-    """Best-effort ``:line`` of the table an error points into, for arrays of tables."""
-    if len(loc) < 2 or not isinstance(loc[0], str) or not isinstance(loc[1], int):
+def _key_position(lines: list[str], loc: tuple[int | str, ...]) -> str:
+    """``:line:column`` of the key an error points at: in ``[[table]]`` N or in ``[table]``."""
+    if not loc or not isinstance(loc[0], str):
         return ""
+    if len(loc) >= 2 and isinstance(loc[1], int):
+        header, nth, key = f"[[{loc[0]}]]", loc[1], loc[2] if len(loc) > 2 else None
+    else:
+        header, nth, key = f"[{loc[0]}]", 0, loc[1] if len(loc) > 1 else None
+    seen = -1
+    for number, line in enumerate(lines, 1):
+        if line.strip() != header:
+            continue
+        seen += 1
+        if seen != nth:
+            continue
+        if isinstance(key, str):
+            for sub in range(number, len(lines)):
+                text = lines[sub]
+                if text.strip().startswith("["):
+                    break
+                if text.split("=", 1)[0].strip() == key:
+                    return f":{sub + 1}:{text.index(key) + 1}"
+        return f":{number}:1"
+    return ""
+
+
+def _value_position(lines: list[str], msg: str) -> str:
+    """``:line:column`` of the value a cross-check error quotes (unknown symbol, duplicate id)."""
+    quoted = re.findall(r"'([^']+)'", msg)
+    if not quoted:
+        return ""
+    value = quoted[-1]
+    hits = []
+    for number, line in enumerate(lines, 1):
+        rhs = line.split("=", 1)[1] if "=" in line else ""
+        for form in (f'"{value}"', f"'{value}'"):
+            if rhs.strip().startswith(form) or f"[{form}" in rhs or f", {form}" in rhs:
+                hits.append(f":{number}:{line.index(form) + 1}")
+                break
+    if not hits:
+        return ""
+    return hits[-1] if msg.startswith("duplicate") else hits[0]
+
+
+def _where(path: Path, loc: tuple[int | str, ...], msg: str) -> str:
+    """Where an error is: the environment variable that set the key, else file:line:column."""
+    names = [str(p).upper() for p in loc]
+    for end in range(len(names), 0, -1):
+        name = "MCAP_" + "__".join(names[:end])
+        if name in os.environ:
+            return f"environment variable {name}"
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError:
-        return ""
-    header = f"[[{loc[0]}]]"
-    seen = -1
-    for number, line in enumerate(lines, 1):
-        if line.strip() == header:
-            seen += 1
-            if seen == loc[1]:
-                if len(loc) > 2 and isinstance(loc[2], str):
-                    for sub in range(number, min(len(lines), number + 60)):
-                        key = lines[sub].split("=", 1)[0].strip()
-                        if key == loc[2]:
-                            return f":{sub + 1}"
-                        if lines[sub].strip().startswith("["):
-                            break
-                return f":{number}"
-    return ""
+        return str(path)
+    return f"{path}{_key_position(lines, loc) or _value_position(lines, msg)}"
 
 
 def load_settings(path: Path | None = None) -> tuple[Settings, Path]:
@@ -404,4 +437,4 @@ def load_settings(path: Path | None = None) -> tuple[Settings, Path]:
         more = len(exc.errors()) - 1
         if more:
             what += f" (and {more} more error{'s' if more > 1 else ''})"
-        raise ConfigError(what, f"{resolved}{_line_of(resolved, loc)}", hint) from None
+        raise ConfigError(what, _where(resolved, loc, msg), hint) from None

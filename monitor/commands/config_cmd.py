@@ -32,6 +32,11 @@ def show_config(args: argparse.Namespace) -> int:
 
 def validate_config(args: argparse.Namespace) -> int:
     settings, path = load_settings(args.config)
+    # build every sink too: URLs and secrets (from env or credentials) are checked now, not at
+    # the first alert
+    from monitor.notify import Redactor, build_sinks
+
+    build_sinks(settings, Redactor())
     print(
         f"{path}: OK ({len(settings.symbols)} symbol(s), {len(settings.rules)} rule(s), "
         f"{len(settings.sinks)} sink(s))"

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             # replayed history becomes alerts only when asked to
             notify=args.notify,
         )
-        reader = TapeReader(tape_path)
+        reader = TapeReader(tape_path, symbols={s.symbol for s in settings.symbols})
         result = engine.process(reader, time.time())
         if not args.json and result.events:
             print(HEADER)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TextIO
+from urllib.parse import urlsplit
 
 from monitor.errors import ConfigError
 from monitor.notify.apprise_sink import AppriseSink
@@ -57,6 +58,18 @@ def build_sink(
             f"sink {config.id!r}",
             "copy the webhook URL exactly as the platform shows it",
         )
+    if config.type != "apprise":
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError for a port out of range
+        except ValueError as exc:
+            raise ConfigError(
+                f"{config.type} sink URL is malformed ({exc})", f"sink {config.id!r}", "fix it"
+            ) from None
+        if not parts.hostname:
+            raise ConfigError(
+                f"{config.type} sink URL has no host", f"sink {config.id!r}", "fix it"
+            )
     if config.type == "apprise":
         return AppriseSink(config, url, redactor)
     return HTTP_SINKS[config.type](config, url, secret, redactor)

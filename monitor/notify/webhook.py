@@ -24,11 +24,12 @@ SECRET_PREFIX = "whsec_"
 
 
 def secret_key(secret: str) -> bytes:
-    """The HMAC key of a ``whsec_<base64>`` secret (the prefix is optional)."""
+    """The HMAC key of a ``whsec_<base64>`` secret (the prefix is optional, as in the
+    reference implementations)."""
     raw = secret.removeprefix(SECRET_PREFIX)
     try:
-        # decoded exactly as the reference implementations do, so their verifiers agree
-        key = base64.b64decode(raw + "==")
+        # strict base64: a typo must not silently become a different key
+        key = base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
     except (binascii.Error, ValueError):
         raise ValueError("not base64") from None
     if not key:

@@ -48,7 +48,12 @@ class EcbRates:
                 source=SOURCE,
                 kind="bad_data",
             )
-        return FxRate(base, quote, per_eur[quote] / per_eur[base], SOURCE, self.as_of)
+        # the reference rates have 5 significant digits; 10 decimals of their ratio are plenty
+        rate = (per_eur[quote] / per_eur[base]).quantize(CROSS_QUANTUM)
+        return FxRate(base, quote, rate, SOURCE, self.as_of)
+
+
+CROSS_QUANTUM = Decimal("1e-10")
 
 
 def parse_daily(xml_text: str | bytes) -> EcbRates:

@@ -39,9 +39,17 @@ class TapeReader:
     ``where`` in errors is ``file:line:column`` (1-based; the column of the bad cell).
     """
 
-    def __init__(self, path: Path | str, stream: IO[str] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        stream: IO[str] | None = None,
+        *,
+        symbols: frozenset[str] | set[str] | None = None,
+    ) -> None:
         self.path = Path(path)
         self._stream = stream
+        # when given, a row of any other symbol is an input error at its line
+        self.symbols = symbols
         self.rows = 0
 
     def _err(self, line: int, col: int, what: str, hint: str) -> InputError:
@@ -149,6 +157,14 @@ class TapeReader:
                 symbol = symbol.strip()
                 if not symbol:
                     raise self._err(line, i_sym + 1, "empty symbol", "fill in the symbol")
+                if self.symbols is not None and symbol not in self.symbols:
+                    raise self._err(
+                        line,
+                        i_sym + 1,
+                        f"symbol {symbol!r} is not configured",
+                        f"add it to [[symbols]] (configured: {', '.join(sorted(self.symbols))}) "
+                        "or remove its rows",
+                    )
                 previous = last_time.get(symbol)
             if previous is not None and time <= previous:
                 raise self._err(

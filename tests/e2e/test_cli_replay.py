@@ -100,6 +100,7 @@ BAD_ROWS = {
     "no offset": (GOOD.replace("+08:00", ""), ":2:1", "no UTC offset"),
     "bad time": (GOOD.replace("2025-02-06T16:00:00+08:00", "yesterday"), ":2:1", "bad timestamp"),
     "unknown currency": (GOOD.replace(",HKD,", ",HKG,"), ":2:4", "unknown currency code"),
+    "unknown symbol": (GOOD.replace("1810.HK", "0981.HK"), ":2:2", "'0981.HK' is not configured"),
     "missing field": (GOOD.replace(",0.1284", ""), ":2:", "row has 7 fields"),
     "malformed quote": (GOOD.replace("1810.HK", '"1810.HK'), ":", "malformed CSV"),
     "time going backwards": (
@@ -154,30 +155,30 @@ def _config(tmp_path: Path, text: str) -> Path:
 
 SYMBOL = '[[symbols]]\nsymbol = "1810.HK"\nshares = 25105000000\n'
 BAD_CONFIGS = {
-    "unknown key": (SYMBOL + "colour = 'red'\n", "symbols[0].colour: unknown key", "c.toml:4"),
+    "unknown key": (SYMBOL + "colour = 'red'\n", "symbols[0].colour: unknown key", "c.toml:4:1"),
     "unknown symbol": (
         SYMBOL + '[[rules]]\nid = "a"\nsymbol = "0981.HK"\nthreshold = 1\ncurrency = "HKD"\n',
         "unknown symbol '0981.HK'",
-        "c.toml",
+        "c.toml:6:10",
     ),
     "duplicate rule ids": (
         SYMBOL
         + '[[rules]]\nid = "a"\nsymbol = "1810.HK"\ntop_n = 100\n'
         + '[[rules]]\nid = "a"\nsymbol = "1810.HK"\ntop_n = 50\n',
         "duplicate rule id 'a'",
-        "c.toml",
+        "c.toml:9:6",
     ),
     "unknown currency": (
         SYMBOL + '[[rules]]\nid = "a"\nsymbol = "1810.HK"\nthreshold = 1\ncurrency = "RMB"\n',
         "rules[0].currency",
-        "c.toml:8",
+        "c.toml:8:1",
     ),
     "threshold NaN": (
         SYMBOL + '[[rules]]\nid = "a"\nsymbol = "1810.HK"\nthreshold = "nan"\ncurrency = "HKD"\n',
         "rules[0].threshold",
-        "c.toml:7",
+        "c.toml:7:1",
     ),
-    "negative shares": (SYMBOL.replace("25105000000", "-1"), "symbols[0].shares", "c.toml:3"),
+    "negative shares": (SYMBOL.replace("25105000000", "-1"), "symbols[0].shares", "c.toml:3:1"),
     "broken TOML": ("[[symbols]\n", "invalid TOML", "c.toml"),
 }
 
@@ -204,6 +205,7 @@ def test_config_validate_and_env_overrides(tmp_path: Path) -> None:
     assert data["fx"]["tolerance"] == "0.02"
     bad = run_cli("config", "validate", env={"MCAP_FX__TOLERANCE": "lots"})
     assert bad.returncode == 2 and "fx.tolerance" in bad.stderr
+    assert "(environment variable MCAP_FX__TOLERANCE)" in bad.stderr
 
 
 def test_config_show_redacts_secrets(tmp_path: Path) -> None:
