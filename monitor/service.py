@@ -114,12 +114,16 @@ class Engine:
         record_observations: bool = True,
         notify: bool = True,
         fast_path: bool = True,
+        baseline_summary: bool = True,
     ) -> None:
         self.settings = settings
         # False: record events and state, enqueue no deliveries (a quiet history replay)
         self.notify = notify
         # skip evaluating rows that provably change nothing (see core.evaluate.quiet_band)
         self.fast_path = fast_path
+        # True (the daemon): the first run ever sends one summary of all baselines instead of
+        # one message each. False (replay --notify): every event is its own message.
+        self.baseline_summary = baseline_summary
         # An ephemeral replay has no use for its observations; the daemon keeps them.
         self.record_observations = record_observations
         self.store = store
@@ -227,7 +231,7 @@ class Engine:
             if baselines:
                 self.store.set_meta(SUMMARY_SENT, "1")
             return
-        if first_run and baselines:
+        if first_run and baselines and self.baseline_summary:
             for sink in self.settings.sinks:
                 subscribed = [
                     e for e in baselines if wants(sink, self._rule_cfg[e.rule_id], "baseline")
@@ -239,7 +243,7 @@ class Engine:
         if first_run or baselines:
             self.store.set_meta(SUMMARY_SENT, "1")
         for event in result.events:
-            if event.kind == "baseline":
+            if event.kind == "baseline" and self.baseline_summary:
                 continue
             rule = self._rule_cfg[event.rule_id]
             payload: dict[str, object] | None = None

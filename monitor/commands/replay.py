@@ -51,8 +51,9 @@ def run(args: argparse.Namespace) -> int:
             settings,
             store,
             record_observations=args.state_db is not None or args.plot is not None,
-            # replayed history becomes alerts only when asked to
+            # replayed history becomes alerts only when asked to, one message per event
             notify=args.notify,
+            baseline_summary=False,
         )
         reader = TapeReader(tape_path, symbols={s.symbol for s in settings.symbols})
         result = engine.process(reader, time.time())
