@@ -116,7 +116,16 @@ def list_outbox(args: argparse.Namespace) -> int:
             )
         return 0
     if not shown:
-        print(f"no {'' if wanted in ('all', 'open') else wanted + ' '}deliveries in the outbox")
+        if wanted == "open":
+            counts = {"delivered": 0, "dead": 0}
+            for _, status in ((r, _status(r, now)) for r in rows):
+                counts[status] = counts.get(status, 0) + 1
+            print(
+                f"nothing waiting: {counts['delivered']} delivered, {counts['dead']} dead "
+                "(--status all lists every delivery)"
+            )
+        else:
+            print(f"no {'' if wanted == 'all' else wanted + ' '}deliveries in the outbox")
         return 0
     print(
         f"{'id':>6}  {'status':<9} {'sink':<12} {'kind':<14} {'tries':>5}  "
