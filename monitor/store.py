@@ -291,6 +291,15 @@ class Store:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur]
 
+    def last_price_before(self, symbol: str, moment: datetime) -> Decimal | None:
+        """The newest stored price of ``symbol`` strictly before ``moment`` (a previous close)."""
+        row = self.conn.execute(
+            "SELECT price FROM observations WHERE symbol = ? AND time < ? "
+            "ORDER BY time DESC, id DESC LIMIT 1",
+            (symbol, utc_iso(moment)),
+        ).fetchone()
+        return None if row is None else Decimal(row[0])
+
     def prune_observations(self, before: datetime) -> int:
         """Delete observations older than ``before``; return how many went."""
         cur = self.conn.execute("DELETE FROM observations WHERE time < ?", (utc_iso(before),))

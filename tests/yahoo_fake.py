@@ -32,6 +32,10 @@ from curl_cffi.requests.models import Response
 
 FIXTURES = Path(__file__).parent / "fixtures" / "yahoo"
 CHART = "/v8/finance/chart/"
+# the three requests of ``Ticker(sym).get_info()`` (yfinance 1.x), each sent with the crumb
+QUOTE_SUMMARY = "/v10/finance/quoteSummary/"
+V7_QUOTE = "/v7/finance/quote"
+TIMESERIES = "/ws/fundamentals-timeseries/v1/finance/timeseries/"
 FAKE_CRUMB = "FAKEcrumb123"  # synthetic
 
 
@@ -115,6 +119,8 @@ class _State:
     seen: list[Seen] = field(default_factory=list)
     unrouted: list[Seen] = field(default_factory=list)
     down: bool = False
+    # v7 quote replies per symbol: the endpoint's path carries no symbol (``?symbols=``)
+    v7: dict[str, _Route] = field(default_factory=dict)
 
 
 class FakeYahooSession(curl_requests.Session):  # type: ignore[misc]
@@ -140,6 +146,49 @@ class FakeYahooSession(curl_requests.Session):  # type: ignore[misc]
     def chart(self, symbol: str, *replies: Reply | Handler) -> FakeYahooSession:
         """Route the chart endpoint of one symbol."""
         return self.route(re.escape(CHART + symbol), *replies)
+
+    def quote_summary(self, symbol: str, *replies: Reply | Handler) -> FakeYahooSession:
+        """Route the quoteSummary endpoint of one symbol (the first request of ``get_info``)."""
+        return self.route(re.escape(QUOTE_SUMMARY + symbol), *replies)
+
+    def v7_quote(self, symbol: str, *replies: Reply | Handler) -> FakeYahooSession:
+        """Route ``/v7/finance/quote?symbols=SYMBOL`` (the second request of ``get_info``).
+
+        Symbols without replies get Yahoo's answer for an unknown symbol: HTTP 200 with an
+        empty result (recorded ``nyf2_v7quote_NONEXIST_empty-result_2022-02-24.json``).
+        """
+        if not self.state.v7:
+            self.route(re.escape(V7_QUOTE), self._serve_v7)
+        self.state.v7[symbol] = _Route(re.compile(re.escape(symbol)), list(replies))
+        return self
+
+    def info(
+        self,
+        symbol: str,
+        *,
+        market_cap: float | None,
+        price: float | None,
+        shares_outstanding: int | None = None,
+        currency: str = "HKD",
+    ) -> FakeYahooSession:
+        """Route all three requests of ``Ticker(symbol).get_info()``: SYNTHETIC ``info_bodies``."""
+        summary, quote = info_bodies(
+            symbol,
+            market_cap=market_cap,
+            price=price,
+            shares_outstanding=shares_outstanding,
+            currency=currency,
+        )
+        self.quote_summary(symbol, Reply.json(summary))
+        self.v7_quote(symbol, Reply.json(quote))
+        self.route(re.escape(TIMESERIES + symbol), Reply.json(timeseries_empty_body(symbol)))
+        return self
+
+    def _serve_v7(self, seen: Seen) -> Reply:
+        route = self.state.v7.get(seen.params.get("symbols", ""))
+        if route is None:
+            return Reply.json({"quoteResponse": {"result": [], "error": None}})
+        return route.next(seen)
 
     def set_down(self, down: bool = True) -> None:
         """Every request fails as if DNS were unreachable."""
@@ -299,3 +348,79 @@ def isolate_yfinance(cache_dir: Path) -> None:
 
     reset_yfinance_state()
     configure_yfinance(cache_dir)
+
+
+def info_bodies(
+    symbol: str,
+    *,
+    market_cap: float | None,
+    price: float | None,
+    shares_outstanding: int | None = None,
+    currency: str = "HKD",
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """SYNTHETIC quoteSummary and v7 quote bodies (``formatted=false``) for ``get_info``.
+
+    The v7 quote copies the keys of the recorded HK quote ``yfjava_v7quote_1299.HK_2026-09-30``
+    that matter here (``marketCap``, ``sharesOutstanding``, ``regularMarketPrice``, currency,
+    exchange); the quoteSummary shape (``{"quoteSummary": {"result": [{module: {...}}]}}``)
+    follows what yfinance parses, no recorded body being available. Every number is made up
+    by the test that passes it. ``None`` leaves a key out, as Yahoo does for missing data.
+    """
+    known = {
+        "marketCap": market_cap,
+        "sharesOutstanding": shares_outstanding,
+        "impliedSharesOutstanding": shares_outstanding,
+    }
+    stats = {k: v for k, v in known.items() if k != "marketCap" and v is not None}
+    detail: dict[str, Any] = {"currency": currency, "maxAge": 1}
+    if market_cap is not None:
+        detail["marketCap"] = market_cap
+    financial: dict[str, Any] = {"financialCurrency": "CNY", "maxAge": 86400}
+    if price is not None:
+        financial["currentPrice"] = price
+    summary = {
+        "quoteSummary": {
+            "result": [
+                {
+                    "financialData": financial,
+                    "quoteType": {
+                        "exchange": "HKG",
+                        "quoteType": "EQUITY",
+                        "symbol": symbol,
+                        "shortName": f"SYNTHETIC {symbol}",
+                        "timeZoneFullName": "Asia/Hong_Kong",
+                    },
+                    "defaultKeyStatistics": {"maxAge": 1, **stats},
+                    "assetProfile": {"country": "China", "maxAge": 86400},
+                    "summaryDetail": detail,
+                }
+            ],
+            "error": None,
+        }
+    }
+    row: dict[str, Any] = {
+        "language": "en-US",
+        "region": "US",
+        "quoteType": "EQUITY",
+        "currency": currency,
+        "fullExchangeName": "HKSE",
+        "exchange": "HKG",
+        "exchangeTimezoneName": "Asia/Hong_Kong",
+        "market": "hk_market",
+        "shortName": f"SYNTHETIC {symbol}",
+        "symbol": symbol,
+        **{k: v for k, v in known.items() if v is not None},
+    }
+    if price is not None:
+        row["regularMarketPrice"] = price
+    return summary, {"quoteResponse": {"result": [row], "error": None}}
+
+
+def timeseries_empty_body(symbol: str) -> dict[str, Any]:
+    """A timeseries answer without data points (``get_info`` asks for ``trailingPegRatio``).
+
+    Shape of the recorded ``openbb_fundamentals-timeseries_AAPL_trailingPegRatio`` body,
+    without its values.
+    """
+    meta = {"symbol": [symbol], "type": ["trailingPegRatio"]}
+    return {"timeseries": {"result": [{"meta": meta}], "error": None}}

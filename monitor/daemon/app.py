@@ -9,6 +9,7 @@ systemd watchdog).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -18,7 +19,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -26,6 +26,7 @@ from typing import Any
 import requests
 import structlog
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -104,7 +105,6 @@ class Daemon:
         self._running_lock = threading.Lock()
         self._deliver_again = threading.Event()
         self._views: dict[str, SymbolView] = {}
-        self._closes: dict[str, Decimal] = {}
         self._outbox_seen: dict[tuple[str, str], int] = {}
         self._status = ""
         self._tape_done_logged = False
@@ -293,16 +293,29 @@ class Daemon:
     def _digest(self, closed: Mapping[str, Session], now: float) -> None:
         settings = self.settings
         sinks = [s for s in settings.sinks if s.digest]
+        if not sinks:
+            return
         for code, session in closed.items():
             members = [s.symbol for s in settings.symbols if s.exchange == code]
-            views = [self._views[s] for s in members if s in self._views]
+            # only symbols quoted in this session: an older quote is not this day's close
+            views = [
+                view
+                for s in members
+                if (view := self._views.get(s)) is not None
+                and view.observation.time.timestamp() >= session.open
+            ]
             if not views:
+                log.warning("digest_skipped", exchange=code, day=session.day.isoformat())
                 continue
-            payload = digest_payload(session.day, views, self._closes)
-            for view in views:
-                self._closes[view.observation.symbol] = view.observation.price
-            if not sinks:
-                continue
+            # the previous close comes from the db, so it survives a restart
+            opened = datetime.fromtimestamp(session.open, UTC)
+            previous = {
+                view.observation.symbol: price
+                for view in views
+                if (price := self.store.last_price_before(view.observation.symbol, opened))
+                is not None
+            }
+            payload = digest_payload(session.day, views, previous)
             if not _digest_supported():
                 log.warning(
                     "digest_unsupported", hint="the installed notify stack cannot render it"
@@ -370,7 +383,9 @@ class Daemon:
         """Run the dispatcher now (or right after its current pass)."""
         self._deliver_again.set()
         if self.scheduler is not None and self.scheduler.running:
-            self.scheduler.modify_job("deliver", next_run_time=datetime.now(UTC))
+            # shutting down: the outbox keeps the rows for the next start
+            with contextlib.suppress(JobLookupError):
+                self.scheduler.modify_job("deliver", next_run_time=datetime.now(UTC))
 
     def verify(self) -> None:
         """Start-up check of live symbols; an unknown symbol stops the daemon (exit 2)."""
@@ -564,9 +579,13 @@ class Daemon:
                 misfire_grace_time=grace if job_id == "poll" else max(grace, int(interval)),
                 **extra,
             )
-        sched.add_job(self._job("verify", self.verify), id="verify", executor="default")
         self.scheduler = sched
         sched.start()
+        # a one-shot check on its own thread: a run-once APScheduler job races the scheduler's
+        # own clean-up at shutdown (JobLookupError in the scheduler thread)
+        threading.Thread(
+            target=self._job("verify", self.verify), name="mcap-verify", daemon=True
+        ).start()
         listen_at = self.health_server.address if self.health_server else None
         log.info(
             "daemon_started",

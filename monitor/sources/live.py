@@ -409,7 +409,11 @@ class LiveSource:
         try:
             cap, price, listed = self.chart.implied_shares(cfg.symbol)
         except SourceError as err:
+            # never blocks the poll (the configured count stays in use), and is not retried
+            # before tomorrow; counted and logged so a Yahoo that stopped answering shows
+            self.counters["shares_check_failed"] += 1
             detail.warnings.append(f"daily share cross-check skipped: {err.what}")
+            log.warning("shares_check_failed", symbol=cfg.symbol, kind=err.kind, reason=err.what)
             return
         implied = cap / price
         detail.implied_shares = implied
