@@ -38,6 +38,7 @@ HKT = ZoneInfo("Asia/Hong_Kong")
 DEADLINE = 30.0
 SHARES = 25_105_000_000
 # the path authenticates the ping (healthchecks-style): a secret that must never be logged
+MONITOR = (sys.executable, "-m", "monitor")
 PING_TOKEN = "0b7c5e1a-9f3d-4c2b-8e6a-5d4c3b2a1f0e"
 
 
@@ -67,7 +68,9 @@ class PriceSource:
             raise RuntimeError("source exploded")
         if self.mode == "empty":
             return PollResult(
-                failures=[SourceFailure("yahoo", s, "network", "connection refused") for s in symbols]
+                failures=[
+                    SourceFailure("yahoo", s, "network", "connection refused") for s in symbols
+                ]
             )
         return PollResult(
             observations=[Observation(now, s, self.price, "HKD", source="yahoo") for s in symbols]
@@ -465,9 +468,7 @@ def test_a_get_reaches_the_heartbeat_url_after_each_successful_poll_only(
 
 
 @pytest.mark.parametrize("status", [404, 500])
-def test_an_error_answer_is_counted_and_logged_without_the_url(
-    tmp_path: Path, status: int
-) -> None:
+def test_an_error_answer_is_counted_and_logged_without_the_url(tmp_path: Path, status: int) -> None:
     server = PingServer(status=status)
     source = PriceSource()
     daemon, _ = heartbeat_daemon(tmp_path, source, server.url)
@@ -496,7 +497,7 @@ def test_a_heartbeat_server_that_is_down_never_breaks_a_poll(tmp_path: Path) -> 
                 plan = daemon.poll()
                 assert time.monotonic() - started < 1.0 + 2.0
                 assert plan.symbols == ("1810.HK",)
-        healthy, body = daemon.health.snapshot(time.time())
+        _, body = daemon.health.snapshot(time.time())
         assert body["symbols"]["1810.HK"]["status"] == "ok", body
     finally:
         daemon.stop()
@@ -552,7 +553,7 @@ def test_polling_goes_on_under_the_scheduler_while_the_heartbeat_server_hangs(
             "mcap_job_failures_total", {"job": "poll"}
         )
         assert not failures
-        healthy, body = daemon.health.snapshot(time.time())
+        _, body = daemon.health.snapshot(time.time())
         assert body["symbols"]["1810.HK"]["status"] == "ok", body
     finally:
         started = time.monotonic()
@@ -602,8 +603,7 @@ heartbeat_timeout = 2
     log_path = tmp_path / "daemon.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "--config", str(config), "--log-level", "debug"]
-            + ["run"],
+            [*MONITOR, "--config", str(config), "--log-level", "debug", "run"],
             cwd=REPO,
             env=env,
             stdout=log,
