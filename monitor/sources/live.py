@@ -419,7 +419,7 @@ class LiveSource:
         detail.implied_shares = implied
         if cfg.shares_mode == "yahoo_implied":
             self._implied[cfg.symbol] = SharesCount(
-                int(implied), "Yahoo implied (marketCap / regularMarketPrice)", today
+                round(implied), "Yahoo implied (marketCap / regularMarketPrice)", today
             )
         elif cfg.shares_mode == "source_plus_unlisted" and listed is not None:
             self._implied[cfg.symbol] = SharesCount(

@@ -169,12 +169,21 @@ def test_yahoo_implied_uses_market_cap_over_price(tmp_path: Path) -> None:
     fake = fake_yahoo(market_cap=cap)
     live = make_live(fake, tmp_path, shares_mode="yahoo_implied")
     shares = shares_of(live)
-    assert shares.total == int(Decimal(cap) / Decimal("42.45")) == 26_383_981_154
+    assert shares.total == round(Decimal(cap) / Decimal("42.45")) == 26_383_981_154
     assert shares.source == "Yahoo implied (marketCap / regularMarketPrice)"
     assert shares.as_of == date(2026, 3, 16)
     # the implied count is kept for the day: later polls use it without asking again
     assert shares_of(live, NOW + timedelta(minutes=5)).total == 26_383_981_154
     assert fake.count(QUOTE_SUMMARY) == 1
+
+
+def test_yahoo_implied_rounds_back_to_the_count_yahoo_multiplied(tmp_path: Path) -> None:
+    # Yahoo's marketCap is price x shares rounded to a whole HKD: 1,105,848,015,761 here
+    # (SYNTHETIC price), / 42.45 = 26,050,601,077.997...; truncating would lose a share
+    fake = fake_yahoo(market_cap=TOTAL_CAP)
+    live = make_live(fake, tmp_path, shares_mode="yahoo_implied")
+    assert TOTAL_CAP == 1_105_848_015_761
+    assert shares_of(live).total == TOTAL
 
 
 def test_yahoo_implied_uses_the_price_yahoo_valued_the_cap_with(tmp_path: Path) -> None:
