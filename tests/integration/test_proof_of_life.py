@@ -416,7 +416,7 @@ def heartbeat_daemon(
     clock = FakeClock(at("2025-02-10", "10:00"))
     db = tmp_path / "state.db"
     d = Daemon(
-        make_settings(tmp_path, heartbeat_url=url, heartbeat_timeout=timeout, **daemon),
+        make_settings(tmp_path, (), heartbeat_url=url, heartbeat_timeout=timeout, **daemon),
         Store.open(db),
         Store.open(db),
         clock=clock,
