@@ -57,6 +57,13 @@ class Metrics:
             ["pair"],
             registry=r,
         )
+        self.shares_gap = Gauge(
+            "mcap_shares_gap_ratio",
+            "Relative difference between the configured and Yahoo's implied share count "
+            "(daily cross-check), per symbol",
+            ["symbol"],
+            registry=r,
+        )
         self.events = Counter("mcap_events", "Rule events emitted, by kind", ["kind"], registry=r)
         self.deliveries = Counter(
             "mcap_deliveries",

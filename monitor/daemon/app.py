@@ -231,6 +231,10 @@ class Daemon:
         if isinstance(disagreements, Mapping):
             for pair, ratio in disagreements.items():
                 m.fx_disagreement.labels(str(pair)).set(float(ratio))
+        gaps = getattr(self.parts.source, "shares_gap", None)
+        if isinstance(gaps, Mapping):
+            for symbol, ratio in gaps.items():
+                m.shares_gap.labels(str(symbol)).set(float(ratio))
         self.health.record_poll(t, plan.symbols, result)
         states = self.parts.engine.states
         latest: dict[str, Observation] = {}

@@ -142,6 +142,8 @@ class LiveSource:
         self.warnings: list[str] = []
         # relative gap between the two FX sources per pair, for the metrics
         self.fx_disagreement: dict[str, Decimal] = {}
+        # relative gap between the configured and Yahoo's implied share count, per symbol
+        self.shares_gap: dict[str, Decimal] = {}
         # the daemon's jobs run on several threads; one cycle at a time touches this state
         self._lock = threading.RLock()
 
@@ -428,6 +430,7 @@ class LiveSource:
                 today,
             )
         gap = abs(implied - configured.total) / configured.total
+        self.shares_gap[cfg.symbol] = gap
         self.counters["shares_checked"] += 1
         if gap > cfg.shares_tolerance:
             self.counters["shares_mismatch"] += 1

@@ -211,6 +211,8 @@ def test_cross_check_warns_beyond_three_percent_only(
     assert shares.total == TOTAL  # static: a warning, never a silent switch
     assert live.counters["shares_checked"] == 1
     assert live.counters["shares_mismatch"] == int(warns)
+    # the gap the daemon exports as the mcap_shares_gap_ratio metric
+    assert abs(float(live.shares_gap[SYM]) - abs(factor - 1)) < 1e-6
     implied = live.details[SYM].implied_shares
     assert implied is not None and abs(float(implied) / (TOTAL * factor) - 1) < 1e-9
     mismatches = [e for e in logs if e["event"] == "shares_mismatch"]

@@ -217,3 +217,18 @@ def _wait(predicate: object, timeout: float) -> bool:
             return True
         time.sleep(0.02)
     return bool(predicate())
+
+
+def test_source_cross_checks_reach_the_metrics(tmp_path: Path, stores: tuple[Store, Store]) -> None:
+    source = FakeSource()
+    # what LiveSource learns on a poll: SYNTHETIC gaps between FX sources and share counts
+    source.fx_disagreement = {"HKD/CNY": Decimal("0.05")}  # type: ignore[attr-defined]
+    source.shares_gap = {"1810.HK": Decimal("0.042")}  # type: ignore[attr-defined]
+    daemon, _ = make(tmp_path, stores, source, at("2025-02-10", "10:00"))
+    try:
+        daemon.poll()
+        sample = daemon.metrics.registry.get_sample_value
+        assert sample("mcap_fx_disagreement_ratio", {"pair": "HKD/CNY"}) == 0.05
+        assert sample("mcap_shares_gap_ratio", {"symbol": "1810.HK"}) == 0.042
+    finally:
+        daemon.stop()
