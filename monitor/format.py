@@ -39,7 +39,10 @@ def money_short(amount: Decimal, currency: str) -> str:
             scaled = amount / unit
             if scaled == scaled.to_integral_value():
                 return f"{sym}{scaled:,.0f}{suffix}"
-            return f"{sym}{_fixed(scaled, 3 if suffix == 'T' else 1)}{suffix}"
+            text = _fixed(scaled, 3 if suffix == "T" else 1)
+            if "." in text:  # HK$1.1T, not HK$1.100T
+                text = text.rstrip("0").rstrip(".")
+            return f"{sym}{text}{suffix}"
     return f"{sym}{_fixed(amount, 2)}"
 
 

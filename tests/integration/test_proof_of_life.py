@@ -263,11 +263,11 @@ def test_one_digest_per_digest_sink_after_each_close_with_close_change_and_posit
         assert len({r.header("webhook-id") for r in got}) == 2
         friday, monday = (r.json()["data"] for r in got)
         assert friday["lines"] == [
-            "1810.HK closed at HK$979.1B; 2.1 % below HK$1T, 11.0 % below HK$1.100T"
+            "1810.HK closed at HK$979.1B; 2.1 % below HK$1T, 11.0 % below HK$1.1T"
         ]
         # the close, the change against Friday's close, and where each rule stands
         assert monday["lines"] == [
-            "1810.HK closed at HK$1.029T, +5.1 %; above HK$1T, 6.4 % below HK$1.100T"
+            "1810.HK closed at HK$1.029T, +5.1 %; above HK$1T, 6.4 % below HK$1.1T"
         ]
         (entry,) = monday["symbols"]
         assert entry["price"] == "41"
