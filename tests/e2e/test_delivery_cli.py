@@ -4,7 +4,6 @@ runs them, against real receivers on 127.0.0.1."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import standardwebhooks
+from conftest import run_cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the receivers
 from notify_receivers import (
@@ -35,17 +35,7 @@ BUNDLED = Path(__file__).resolve().parents[2] / "monitor" / "data"
 def cli(
     cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("MCAP_")}
-    full.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "monitor", *args],
-        cwd=cwd,
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_cli(*args, env=env, cwd=cwd, timeout=timeout)
 
 
 def verify_all(secret: str, requests: Sequence[Received]) -> None:
