@@ -30,7 +30,7 @@ from monitor.ports import PollResult, SourceFailure
 from monitor.service import shares_on
 from monitor.settings import Settings, SymbolConfig
 from monitor.sources import ranking as rk
-from monitor.sources.ecb import EcbSource
+from monitor.sources.ecb import EcbRates, EcbSource
 from monitor.sources.fx import FxDecision, decide
 from monitor.sources.yahoo import ChartQuote, YahooChart, YahooSession, configure_yfinance
 
@@ -88,6 +88,7 @@ class LiveSource:
         yahoo_session: Any = None,
         state_dir: Path | None = None,
         universe_cap: rk.CapLookup | None = None,
+        universe_session: Any = None,
         check_shares: bool = True,
         timeout: float | None = None,
     ) -> None:
@@ -122,6 +123,8 @@ class LiveSource:
             user_agent=rcfg.user_agent or rk.USER_AGENT,
         )
         self.universe_cap = universe_cap
+        # the Yahoo session used to value the universe (a new one per refresh by default)
+        self.universe_session = universe_session
         self.check_shares = check_shares
         self._symbols = {s.symbol: s for s in settings.symbols}
         # state kept between polls
@@ -161,12 +164,29 @@ class LiveSource:
             return result
 
     def refresh_ranking(self, now: datetime) -> PollResult:
-        """Fetch the global ranking now (the daemon's 6-hourly job)."""
-        with self._lock:
-            result = PollResult()
-            if self.settings.ranking.enabled:
-                self._refresh_ranking(now, result)
+        """Fetch the global ranking now (the daemon's 6-hourly job).
+
+        When the export fails, the universe is valued through Yahoo (one ``info`` per company,
+        minutes of work) on its own Yahoo session and without holding the poll's lock, so
+        polls go on meanwhile; the result is swapped in at the end.
+        """
+        result = PollResult()
+        if not self.settings.ranking.enabled:
             return result
+        with self._lock:
+            if self._refresh_ranking(now, result):
+                return result
+            try:
+                ecb = self.ecb.rates(now)
+            except SourceError as err:
+                self._fail(result, "ranking", "universe", err.kind, f"no ECB rates: {err.what}")
+                return result
+        listed = self._value_universe(ecb, result)
+        if listed is not None:
+            with self._lock:
+                self._companies = (listed, "yahoo universe", now)
+                self._rankings.clear()
+        return result
 
     def _poll(self, symbols: Sequence[str], now: datetime) -> PollResult:
         result = PollResult()
@@ -460,43 +480,60 @@ class LiveSource:
             cached = self._rankings[key] = rk.rank_others(companies, own, source, as_of)
         return cached
 
-    def _refresh_ranking(self, now: datetime, result: PollResult) -> None:
+    def _refresh_ranking(self, now: datetime, result: PollResult) -> bool:
+        """Refresh from the companiesmarketcap export; False (a failure recorded) if it fails."""
         self._ranking_at = now
         self._rankings.clear()
         try:
             companies, fetched = self.cmc.companies(now)
         except SourceError as err:
             self._fail(result, "ranking", rk.SOURCE, err.kind, err.what)
-        else:
-            self._companies = (companies, rk.SOURCE, fetched)
-            return
-        path = self.settings.ranking.universe
-        if path is None or self.universe_cap is None:
-            return
-        cap = self.universe_cap
-        entries = rk.load_universe(path)
+            return False
+        self._companies = (companies, rk.SOURCE, fetched)
+        return True
+
+    def _value_universe(self, ecb: EcbRates, result: PollResult) -> list[rk.Company] | None:
+        """The universe's USD market caps (``universe_cap``, else Yahoo + ECB cross rates)."""
+        entries = rk.load_universe(self.settings.ranking.universe or PACKAGED_UNIVERSE)
+        lookup = self.universe_cap
+        if lookup is None:
+            # its own session: curl sessions are not shared across threads
+            session = self.universe_session or YahooSession(
+                timeout=self.settings.source.timeout, base_url=self.settings.source.yahoo_base_url
+            )
+            chart = YahooChart(session, timeout=self.settings.source.timeout)
+
+            def yahoo_cap(symbol: str) -> Decimal:
+                amount, currency = chart.market_cap(symbol)
+                return amount if currency == "USD" else amount * ecb.cross(currency, "USD").rate
+
+            lookup = yahoo_cap
         listed: list[rk.Company] = []
         for entry in entries:
             try:
-                listed.append(rk.Company(0, entry.name, entry.yahoo, cap(entry.yahoo)))
+                listed.append(rk.Company(0, entry.name, entry.yahoo, lookup(entry.yahoo)))
             except SourceError:
                 continue
         if len(listed) >= 0.8 * len(entries):  # a thin list would put the cutoff too low
-            self._companies = (listed, "yahoo universe", now)
-        else:
-            self._fail(
-                result,
-                "ranking",
-                "universe",
-                "bad_data",
-                f"could value only {len(listed)} of {len(entries)} universe companies",
-            )
+            return listed
+        self._fail(
+            result,
+            "ranking",
+            "universe",
+            "bad_data",
+            f"could value only {len(listed)} of {len(entries)} universe companies",
+        )
+        return None
 
     def _static(self) -> Ranking | None:
         rcfg = self.settings.ranking
         if rcfg.cutoff_usd is None:
             return None
         return rk.static_ranking(rcfg.cutoff_usd, rcfg.cutoff_top_n, rcfg.cutoff_as_of)
+
+
+# the ~150 largest companies (config/universe.toml, shipped in the package too)
+PACKAGED_UNIVERSE = Path(__file__).resolve().parents[1] / "data" / "universe.toml"
 
 
 def default_state_dir() -> Path:

@@ -34,6 +34,8 @@ from monitor.errors import SourceError
 SOURCE = "yahoo"
 # Yahoo's currency instruments trade in London time (recorded EURUSD=X chart meta).
 FX_TIMEZONE = "Europe/London"
+# Yahoo quotes some markets in minor units; its marketCap is in the major unit
+MINOR_UNITS = {"GBp": "GBP", "GBX": "GBP", "ZAc": "ZAR", "ILA": "ILS"}
 _HK_CODE = re.compile(r"^0*(\d{1,5})\.HK$", re.IGNORECASE)
 
 
@@ -315,15 +317,19 @@ class YahooChart:
             )
         return quote_from_meta(symbol, meta)
 
-    def implied_shares(self, symbol: str) -> tuple[Decimal, Decimal, int | None]:
-        """Yahoo's ``marketCap``, the price it used and ``sharesOutstanding`` (``info``; daily)."""
+    def _info(self, symbol: str) -> dict[str, Any]:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
                 warnings.simplefilter("ignore", FutureWarning)
-                info = yf.Ticker(symbol, session=self.session).get_info()
+                info: dict[str, Any] = yf.Ticker(symbol, session=self.session).get_info()
         except Exception as exc:
             raise classify(exc, symbol) from exc
+        return info
+
+    def implied_shares(self, symbol: str) -> tuple[Decimal, Decimal, int | None]:
+        """Yahoo's ``marketCap``, the price it used and ``sharesOutstanding`` (``info``; daily)."""
+        info = self._info(symbol)
         cap = _decimal_or_none(info.get("marketCap"))
         price = _decimal_or_none(info.get("regularMarketPrice") or info.get("currentPrice"))
         if cap is None or price is None or cap <= 0 or price <= 0:
@@ -336,3 +342,15 @@ class YahooChart:
             )
         listed = info.get("sharesOutstanding")
         return cap, price, listed if isinstance(listed, int) and listed > 0 else None
+
+    def market_cap(self, symbol: str) -> tuple[Decimal, str]:
+        """Yahoo's ``marketCap`` and its currency (major unit: GBp is reported as GBP)."""
+        info = self._info(symbol)
+        cap = _decimal_or_none(info.get("marketCap"))
+        currency = str(info.get("currency") or "")
+        if cap is None or cap <= 0 or not currency:
+            raise SourceError(
+                "Yahoo has no marketCap for this company", symbol, "", source=SOURCE,
+                kind="bad_data",
+            )  # fmt: skip
+        return cap, MINOR_UNITS.get(currency, currency.upper())

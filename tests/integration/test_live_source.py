@@ -258,3 +258,58 @@ def test_ranking_refresh_fetches_the_export_once(servers: HTTPServer, tmp_path: 
     assert ranking is not None and ranking.cutoff(100) == Decimal("148140474368")
     downloads = [e for e, _ in servers.log if e.path == "/cmc/"]
     assert len(downloads) == 1
+
+
+UNIVERSE = """
+[[company]]
+name = "Big US"
+yahoo = "BIGUS"
+[[company]]
+name = "Euro Co"
+yahoo = "EURO.DE"
+[[company]]
+name = "London Co"
+yahoo = "LON.L"
+[[company]]
+name = "Xiaomi"
+yahoo = "XIACF"
+"""
+
+
+def test_without_the_export_the_universe_is_valued_in_usd_through_yahoo_and_the_ecb(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    httpserver.expect_request("/ecb/eurofxref-daily.xml").respond_with_data(ECB_XML)
+    httpserver.expect_request("/cmc/robots.txt").respond_with_data("User-agent: *\nAllow: /\n")
+    httpserver.expect_request("/cmc/").respond_with_data("down", status=503)
+    universe = tmp_path / "universe.toml"
+    universe.write_text(UNIVERSE)
+    companies = FakeYahooSession()
+    # SYNTHETIC market caps; GBp is a minor unit whose marketCap Yahoo gives in GBP
+    companies.info("BIGUS", market_cap=3e12, price=100.0, currency="USD")
+    companies.info("EURO.DE", market_cap=2e11, price=100.0, currency="EUR")
+    companies.info("LON.L", market_cap=1e11, price=100.0, currency="GBp")
+    companies.info("XIACF", market_cap=1.5e11, price=6.0, currency="USD")
+    settings = make_settings(httpserver)
+    settings = settings.model_copy(
+        update={"ranking": settings.ranking.model_copy(update={"universe": universe})}
+    )
+    live = LiveSource(
+        settings, session=requests.Session(), yahoo_session=healthy_fake(),
+        universe_session=companies, state_dir=tmp_path, check_shares=False,
+    )  # fmt: skip
+    result = live.refresh_ranking(NOW)
+    assert [f.source for f in result.failures] == ["ranking"]  # the export, not the universe
+    assert live._companies is not None
+    listed, source, _ = live._companies
+    assert source == "yahoo universe"
+    caps = {c.symbol: c.cap_usd for c in listed}
+    # ECB 2025-05-09: EUR/USD 1.1252, EUR/GBP 0.8477
+    assert caps["BIGUS"] == Decimal("3e12")
+    assert round(caps["EURO.DE"] / Decimal("2e11"), 4) == Decimal("1.1252")
+    assert round(caps["LON.L"] / Decimal("1e11"), 4) == round(
+        Decimal("1.1252") / Decimal("0.8477"), 4
+    )
+    ranking = live.poll(["1810.HK"], NOW).observations[0].ranking
+    assert ranking is not None and ranking.source == "yahoo universe"
+    assert Decimal("1.5e11") not in ranking.others_usd  # Xiaomi (XIACF) is not its own rival

@@ -43,3 +43,9 @@ def test_a_typo_in_a_sink_kind_filter_is_an_error() -> None:
     data["sinks"] = [{"id": "c", "type": "console", "kinds": ["crossed_abov"]}]
     with pytest.raises(ValidationError, match="unknown event kind 'crossed_abov'"):
         Settings(**data)
+
+
+def test_packaged_universe_is_the_repo_universe() -> None:
+    from monitor.sources.live import PACKAGED_UNIVERSE
+
+    assert PACKAGED_UNIVERSE.read_text() == (REPO / "config" / "universe.toml").read_text()
