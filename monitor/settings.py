@@ -346,7 +346,12 @@ def read_toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"invalid TOML: {exc}", str(path), "fix the syntax") from None
+        text = str(exc)
+        where = str(path)
+        m = re.search(r"\s*\(at line (\d+), column (\d+)\)$", text)
+        if m:
+            text, where = text[: m.start()], f"{path}:{m.group(1)}:{m.group(2)}"
+        raise ConfigError(f"invalid TOML: {text}", where, "fix the syntax") from None
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:

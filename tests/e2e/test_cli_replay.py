@@ -179,7 +179,7 @@ BAD_CONFIGS = {
         "c.toml:7:1",
     ),
     "negative shares": (SYMBOL.replace("25105000000", "-1"), "symbols[0].shares", "c.toml:3:1"),
-    "broken TOML": ("[[symbols]\n", "invalid TOML", "c.toml"),
+    "broken TOML": ("[[symbols]\n", "invalid TOML", "c.toml:1:"),
 }
 
 
