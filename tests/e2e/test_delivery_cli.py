@@ -38,6 +38,13 @@ def cli(
     return run_cli(*args, env=env, cwd=cwd, timeout=timeout)
 
 
+def replay_notify(
+    cwd: Path, tape: Path, db: Path, config: Path
+) -> subprocess.CompletedProcess[str]:
+    """``mcap-monitor replay TAPE --notify --state-db DB --config CONFIG``."""
+    return cli(cwd, "replay", str(tape), "--notify", "--state-db", str(db), "--config", str(config))
+
+
 def verify_all(secret: str, requests: Sequence[Received]) -> None:
     hook = standardwebhooks.Webhook(secret)
     for got in requests:
@@ -58,16 +65,7 @@ def test_replay_notify_delivers_every_event_signed_despite_500s(tmp_path: Path) 
             tmp_path / "c.toml", sink_toml("hook", "webhook", url=receiver.url, secret=secret)
         )
         db = tmp_path / "state.db"
-        done = cli(
-            tmp_path,
-            "replay",
-            str(tape),
-            "--notify",
-            "--state-db",
-            str(db),
-            "--config",
-            str(config),
-        )
+        done = replay_notify(tmp_path, tape, db, config)
         assert done.returncode == 0, done.stderr
         assert "6 delivered, 0 pending, 0 dead" in done.stderr
         verify_all(secret, receiver.requests)
@@ -102,16 +100,7 @@ def test_each_first_attempt_failing_is_retried_with_the_same_webhook_id(tmp_path
             tmp_path / "c.toml", sink_toml("hook", "webhook", url=receiver.url, secret=secret)
         )
         db = tmp_path / "state.db"
-        done = cli(
-            tmp_path,
-            "replay",
-            str(tape),
-            "--notify",
-            "--state-db",
-            str(db),
-            "--config",
-            str(config),
-        )
+        done = replay_notify(tmp_path, tape, db, config)
         assert done.returncode == 0, done.stderr
         assert len(receiver.requests) == 2 * CROSSINGS
         verify_all(secret, receiver.requests)
@@ -287,16 +276,7 @@ def test_outbox_lists_dead_rows_and_retry_requeues_them(tmp_path: Path) -> None:
         tape = write_tape(tmp_path / "tape.csv", CROSSING_PRICES[:3])
         config = write_config(tmp_path / "c.toml", sink_toml("hook", "webhook", url=receiver.url))
         db = tmp_path / "state.db"
-        first = cli(
-            tmp_path,
-            "replay",
-            str(tape),
-            "--notify",
-            "--state-db",
-            str(db),
-            "--config",
-            str(config),
-        )
+        first = replay_notify(tmp_path, tape, db, config)
         assert first.returncode == 1  # nothing pending, but both deliveries are dead
         assert "0 delivered, 0 pending, 2 dead" in first.stderr
         listing = cli(tmp_path, "outbox", "--state-db", str(db), "--config", str(config))
