@@ -24,9 +24,9 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from monitor import backtest  # noqa: E402 - after the path set-up above
+from monitor.history import backtest  # noqa: E402 - after the path set-up above
+from monitor.history.tapebuild import Bar, EcbHistory, read_yahoo_csv  # noqa: E402
 from monitor.settings import RankingConfig, Settings, load_settings  # noqa: E402
-from monitor.tapebuild import Bar, EcbHistory, read_yahoo_csv  # noqa: E402
 
 SHARED = ROOT / ".." / "shared" / "data"
 PRICES = SHARED / "1810.HK_daily_2020-2025_yahoo.csv"

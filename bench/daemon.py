@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from monitor.daemon import Daemon  # noqa: E402
 from monitor.daemon.compose import SystemClock  # noqa: E402
-from monitor.logging_setup import configure_logging  # noqa: E402
+from monitor.daemon.logs import configure_logging  # noqa: E402
 from monitor.ports import DeliveryStats  # noqa: E402
 from monitor.settings import Settings  # noqa: E402
 from monitor.sources.tape_source import TapeSource  # noqa: E402

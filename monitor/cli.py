@@ -15,7 +15,7 @@ from monitor.errors import MonitorError
 # Each module registers its sub-commands with ``register(subparsers)`` and sets ``func``.
 COMMAND_MODULES = (
     "monitor.commands.replay",
-    "monitor.commands.inspect",
+    "monitor.commands.status_cmd",
     "monitor.commands.config_cmd",
     "monitor.commands.tape_cmd",
     "monitor.commands.outbox_cmd",

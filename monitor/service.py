@@ -19,7 +19,8 @@ from monitor.core.rules import RankRule, Rule, RuleState, ThresholdRule
 from monitor.core.valuation import Observation, SharesCount, valuate
 from monitor.errors import InputError
 from monitor.settings import RuleConfig, Settings, SinkConfig, SymbolConfig
-from monitor.store import LastReading, Store, utc_iso
+from monitor.store import Store
+from monitor.store.sqlite import LastReading, utc_iso
 
 SUMMARY_SENT = "baseline_summary_sent"
 

@@ -11,12 +11,12 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from monitor import backtest, bootstrap
-from monitor import format as fmt
+from monitor import bootstrap, present
 from monitor.core.events import event_to_dict
 from monitor.errors import ConfigError, InputError
+from monitor.history import backtest
+from monitor.history.tapebuild import EcbHistory, read_yahoo_csv
 from monitor.settings import Settings, SymbolConfig
-from monitor.tapebuild import EcbHistory, read_yahoo_csv
 
 
 def register(
@@ -149,7 +149,7 @@ def run_backtest(args: argparse.Namespace) -> int:
         for day in placeholders:
             print(f"warning: skipped placeholder bar {day} (O=H=L=C, volume 0)", file=sys.stderr)
         if args.plot:
-            from monitor.plot import plot_backtest
+            from monitor.history.plot import plot_backtest
 
             plot_backtest(result, args.plot)
             print(f"wrote chart {args.plot}", file=sys.stderr)
@@ -175,7 +175,7 @@ def run_report(args: argparse.Namespace) -> int:
         else:
             print_human(doc, None)
         if args.plot:
-            from monitor.plot import plot_report
+            from monitor.history.plot import plot_report
 
             plot_report(settings, store, args.plot, since)
             print(f"wrote chart {args.plot}", file=sys.stderr)
@@ -231,8 +231,8 @@ def summary_line(item: dict[str, object]) -> str:
         f"above on {item['days_above']}/{item['days']} days",
     ]
     cur = str(item["currency"])
-    value = fmt.money_long(Decimal(str(item["last_value"])), cur)
-    dist = fmt.percent(Decimal(str(item["distance"])))
+    value = present.money_long(Decimal(str(item["last_value"])), cur)
+    dist = present.percent(Decimal(str(item["distance"])))
     parts.append(f"now {item['position']} at {value} ({dist} from the line)")
     if item.get("unevaluated"):
         parts.append(f"{item['unevaluated']} bar(s) not evaluated")

@@ -13,8 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from monitor import bootstrap
-from monitor import format as fmt
+from monitor import bootstrap, present
 from monitor.core.evaluate import RuleReading, Skipped, distance, read_rule
 from monitor.core.valuation import Observation, valuate
 from monitor.errors import ConfigError
@@ -47,7 +46,7 @@ def register(
 
 
 def run(args: argparse.Namespace) -> int:
-    from monitor.logging_setup import configure_logging  # structlog: only when needed
+    from monitor.daemon.logs import configure_logging  # structlog: only when needed
 
     configure_logging(args.log_level if args.debug else "error")
     settings = bootstrap.settings_from(args.config)
@@ -98,13 +97,13 @@ def _rule_line(rule_cfg: Any, rr: RuleReading | Skipped, obs: Observation) -> di
     currency = "USD" if rule_cfg.top_n is not None else str(rule_cfg.currency)
     dist = distance(reading.value, reading.threshold)
     state = "above" if reading.value >= reading.threshold else "below"
-    target = fmt.money_short(reading.threshold, currency)
+    target = present.money_short(reading.threshold, currency)
     if state == "above":
-        text = f"{fmt.percent(dist)} above {target}"
+        text = f"{present.percent(dist)} above {target}"
     else:
         # the value is proportional to the price: the price that reaches the line
         needed = (obs.price * reading.threshold / reading.value).quantize(Decimal("0.01"))
-        text = f"needs {fmt.price(needed, obs.currency)} for {target} ({fmt.percent(dist)})"
+        text = f"needs {present.price(needed, obs.currency)} for {target} ({present.percent(dist)})"
         item["needs_price"] = str(needed)
     item.update(
         state=state,
@@ -207,16 +206,16 @@ def render(report: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     for s in report["symbols"]:
         cur = s["currency"]
-        when = fmt.local_time(datetime.fromisoformat(s["quote_time"]), "Asia/Hong_Kong")
+        when = present.local_time(datetime.fromisoformat(s["quote_time"]), "Asia/Hong_Kong")
         delayed = " (delayed)" if s["delayed"] else ""
         lines.append(f"{s['name']} ({s['symbol']})")
-        lines.append(f"  price       {fmt.price(Decimal(s['price']), cur)} at {when}{delayed}")
-        lines.append(f"  shares      {fmt.shares(s['shares'])} ({s['shares_source']})")
+        lines.append(f"  price       {present.price(Decimal(s['price']), cur)} at {when}{delayed}")
+        lines.append(f"  shares      {present.shares(s['shares'])} ({s['shares_source']})")
         for code, cap in s["market_cap"].items():
             if cap["value"] is None:
                 lines.append(f"  market cap  {code}: not available ({cap['reason']})")
                 continue
-            text = fmt.money_long(Decimal(cap["value"]), code)
+            text = present.money_long(Decimal(cap["value"]), code)
             rates = "; ".join(
                 f"{r['pair']} {r['rate']} [{r['source']}, {r['as_of'][:16]}]"
                 for r in cap.get("rates", [])
@@ -226,7 +225,7 @@ def render(report: dict[str, Any]) -> list[str]:
             r = s["ranking"]
             for n, cut in r["cutoffs"].items():
                 lines.append(
-                    f"  top-{n} cutoff {fmt.money_long(Decimal(cut), 'USD')} "
+                    f"  top-{n} cutoff {present.money_long(Decimal(cut), 'USD')} "
                     f"[{r['source']}, {(r['as_of'] or '')[:16]}]"
                 )
         for rule in s["rules"]:

@@ -8,8 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from monitor import bootstrap
-from monitor import format as fmt
+from monitor import bootstrap, present
 from monitor.core.events import Event, event_to_dict
 from monitor.service import Engine, describe_skips
 from monitor.sources.tape import TapeReader
@@ -42,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     settings = bootstrap.settings_from(args.config)
     tape_path: Path = args.tape or bootstrap.BUNDLED_TAPE
     if args.plot:
-        from monitor.plot import require_matplotlib
+        from monitor.history.plot import require_matplotlib
 
         require_matplotlib()
     store = Store.open(args.state_db)
@@ -79,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         )
         code = 0
         if args.plot:
-            from monitor.plot import plot_replay
+            from monitor.history.plot import plot_replay
 
             plot_replay(settings, store, args.plot)
         if args.notify:
@@ -106,13 +105,13 @@ HEADER = (
 
 def event_line(event: Event) -> str:
     """One readable line per event."""
-    when = fmt.local_time(event.time, event.exchange_tz)
-    value = fmt.money_long(event.value, event.currency)
+    when = present.local_time(event.time, event.exchange_tz)
+    value = present.money_long(event.value, event.currency)
     if event.kind == "touched_above":
         value += " (hi)"
-    price = fmt.price(event.price, event.price_currency)
+    price = present.price(event.price, event.price_currency)
     if event.kind == "touched_above" and event.day_high is not None:
-        price += f" (high {fmt.price(event.day_high, event.price_currency)})"
+        price += f" (high {present.price(event.day_high, event.price_currency)})"
     extra = ""
     if event.kind == "baseline":
         extra = f" [{event.position}]"
@@ -120,5 +119,5 @@ def event_line(event: Event) -> str:
         extra += f" rank {event.rank}"
     return (
         f"{when:<22} {event.symbol:<9} {event.rule_id:<14} {event.kind:<14} {value:>22} "
-        f"{fmt.money_short(event.threshold, event.currency):>12}  {price}{extra}"
+        f"{present.money_short(event.threshold, event.currency):>12}  {price}{extra}"
     )

@@ -24,13 +24,13 @@ def register(
 
 
 def run(args: argparse.Namespace) -> int:
-    from monitor.logging_setup import configure_logging  # structlog: only when needed
+    from monitor.daemon.logs import configure_logging  # structlog: only when needed
 
     configure_logging(args.log_level)
     # Heavy imports (pandas via exchange-calendars, APScheduler) only for this command.
     from monitor.daemon import Daemon, run_daemon
     from monitor.daemon.compose import SystemClock, check_state_dir, http_session
-    from monitor.sdnotify import SystemdNotifier
+    from monitor.daemon.sdnotify import SystemdNotifier
     from monitor.store import Store
 
     settings, path = load_settings(args.config)

@@ -7,7 +7,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from monitor.tapebuild import EcbHistory, build_daily_tape, read_yahoo_csv
+from monitor.history.tapebuild import EcbHistory, build_daily_tape, read_yahoo_csv
 
 
 def register(

@@ -30,19 +30,19 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor import format as fmt
+from monitor import present
 from monitor.core.valuation import Observation
 from monitor.daemon.compose import build_dispatcher, build_source
 from monitor.daemon.digest import SymbolView, Valuer, digest_payload
+from monitor.daemon.health import HealthServer, HealthState, parse_listen
+from monitor.daemon.metrics import Metrics
+from monitor.daemon.sdnotify import SystemdNotifier, watchdog_interval
+from monitor.daemon.trading_calendar import PollPlan, PollPlanner, Session, build_calendars
 from monitor.errors import ConfigError, MonitorError
-from monitor.health import HealthServer, HealthState, parse_listen
-from monitor.metrics import Metrics
 from monitor.ports import Clock, DeliveryStats, Dispatcher, ObservationSource, PollResult
-from monitor.sdnotify import SystemdNotifier, watchdog_interval
 from monitor.service import Engine
 from monitor.settings import Settings, load_settings
 from monitor.store import Store
-from monitor.trading_calendar import PollPlan, PollPlanner, Session, build_calendars
 
 log = structlog.get_logger("mcap.daemon")
 
@@ -263,7 +263,7 @@ class Daemon:
             symbol = settings.symbols[0].symbol
             view = self._views.get(symbol)
             cap = (
-                fmt.money_short(view.market_cap, view.observation.currency)
+                present.money_short(view.market_cap, view.observation.currency)
                 if view is not None
                 else "no quote yet"
             )

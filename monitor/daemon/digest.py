@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from monitor import format as fmt
+from monitor import present
 from monitor.core.evaluate import RuleReading, read_rule
 from monitor.core.rules import RankRule, Rule, RuleState
 from monitor.core.valuation import Observation, SharesCount, valuate
@@ -95,9 +95,9 @@ class Valuer:
 def digest_line(view: SymbolView, previous_close: Decimal | None) -> str:
     """One line per symbol, in English."""
     obs = view.observation
-    text = f"{obs.symbol} closed at {fmt.money_short(view.market_cap, obs.currency)}"
+    text = f"{obs.symbol} closed at {present.money_short(view.market_cap, obs.currency)}"
     if previous_close is not None and previous_close > 0:
-        text += f", {fmt.percent(obs.price / previous_close - 1)}"
+        text += f", {present.percent(obs.price / previous_close - 1)}"
     parts: list[str] = []
     rank: int | None = None
     for rule in view.rules:
@@ -106,11 +106,11 @@ def digest_line(view: SymbolView, previous_close: Decimal | None) -> str:
             where = "inside" if rule.distance >= 0 else "outside"
             parts.append(f"{where} the top {rule.top_n}")
             continue
-        line = fmt.money_short(rule.threshold, rule.currency)
+        line = present.money_short(rule.threshold, rule.currency)
         if rule.distance >= 0:
             parts.append(f"above {line}")
         else:
-            parts.append(f"{fmt.percent(-rule.distance).lstrip('+')} below {line}")
+            parts.append(f"{present.percent(-rule.distance).lstrip('+')} below {line}")
     if rank is not None:
         parts.append(f"rank {rank}")
     return text + ("; " + ", ".join(parts) if parts else "")

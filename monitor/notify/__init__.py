@@ -24,8 +24,8 @@ from monitor.notify.outbox import (
     OutboxDispatcher,
     SystemClock,
 )
-from monitor.notify.registry import build_sink, build_sinks
 from monitor.notify.secrets import Redactor, redact_url
+from monitor.notify.sinks.registry import build_sink, build_sinks
 from monitor.notify.templates import (
     Message,
     make_digest_message,

@@ -22,11 +22,11 @@ import requests
 import structlog
 
 from monitor.errors import DeliveryError
-from monitor.notify.base import Sink
 from monitor.notify.dblock import DeliveryLock
 from monitor.notify.quiet import QuietHours
-from monitor.notify.registry import build_sinks
 from monitor.notify.secrets import Redactor
+from monitor.notify.sinks.base import Sink
+from monitor.notify.sinks.registry import build_sinks
 from monitor.notify.templates import message_for_row
 from monitor.ports import Clock, DeliveryStats
 from monitor.settings import Settings

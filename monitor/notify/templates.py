@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 
-from monitor import format as fmt
+from monitor import present
 from monitor.core.events import Event, event_from_dict
 from monitor.core.money import FxRate
 
@@ -105,14 +105,14 @@ def zh_price(amount: Decimal, currency: str) -> str:
 
 def en_round(amount: Decimal, currency: str) -> str:
     """A threshold: ``CN¥1 trillion``, ``US$500 bn``; figures that are not round get decimals."""
-    sym = fmt.symbol_of(currency)
-    for unit, name in ((fmt.TRILLION, "trillion"), (fmt.BILLION, "bn")):
+    sym = present.symbol_of(currency)
+    for unit, name in ((present.TRILLION, "trillion"), (present.BILLION, "bn")):
         if abs(amount) >= unit:
             whole = _round_unit(amount, unit)
             if whole is not None:
                 return f"{sym}{int(whole):,} {name}"
             break
-    return fmt.money_long(amount, currency)
+    return present.money_long(amount, currency)
 
 
 # -- event messages -----------------------------------------------------------------------------
@@ -152,8 +152,8 @@ _ZH_VERB = {
 
 def _en_sentence(event: Event) -> tuple[str, str]:
     who = f"{event.name or event.symbol} ({event.symbol})"
-    at = fmt.price(event.price, event.price_currency)
-    value = fmt.money_long(event.value, event.currency)
+    at = present.price(event.price, event.price_currency)
+    value = present.money_long(event.value, event.currency)
     line = (
         en_round(event.threshold, event.currency)
         if event.top_n is None
@@ -166,11 +166,11 @@ def _en_sentence(event: Event) -> tuple[str, str]:
             "touched_above": "touched",
             "baseline": "is inside" if event.position == "above" else "is outside",
         }[event.kind]
-        cutoff = fmt.money_long(event.threshold, event.currency)
+        cutoff = present.money_long(event.threshold, event.currency)
         head = f"{who} {verb} {line}"
         body = f"{head}: {value} vs cutoff {cutoff} at {at}"
     elif event.kind == "touched_above":
-        high = fmt.price(event.day_high or event.price, event.price_currency)
+        high = present.price(event.day_high or event.price, event.price_currency)
         head = f"{who} touched {line} intraday"
         body = f"{head}: {value} at the day high {high} (last {at})"
     elif event.kind == "baseline":
@@ -179,7 +179,7 @@ def _en_sentence(event: Event) -> tuple[str, str]:
     else:
         head = f"{who} {_EN_VERB[event.kind]} {line}"
         body = f"{head}: {value} at {at}"
-    extras = [f"shares {fmt.shares(event.shares)}"]
+    extras = [f"shares {present.shares(event.shares)}"]
     extras += [_fx_text(r, "en") for r in _fx_for(event)]
     if event.rank is not None:
         extras.append(f"rank {event.rank}")
@@ -219,7 +219,7 @@ def _zh_sentence(event: Event, name_zh: str) -> tuple[str, str]:
 
 
 def _footer(event: Event, language: Language) -> str:
-    when = fmt.local_time(event.time, event.exchange_tz)
+    when = present.local_time(event.time, event.exchange_tz)
     if language == "zh":
         text = f"报价时间 {when}"
         if event.delayed:
@@ -243,13 +243,13 @@ def _facts(event: Event, language: Language) -> tuple[tuple[str, str], ...]:
             out.append(("最高价", zh_price(event.day_high, event.price_currency)))
     else:
         out = [
-            ("Market cap", fmt.money_long(event.value, event.currency)),
+            ("Market cap", present.money_long(event.value, event.currency)),
             ("Threshold", en_round(event.threshold, event.currency)),
-            ("Price", fmt.price(event.price, event.price_currency)),
-            ("Shares", f"{fmt.shares(event.shares)} ({event.shares_source})"),
+            ("Price", present.price(event.price, event.price_currency)),
+            ("Shares", f"{present.shares(event.shares)} ({event.shares_source})"),
         ]
         if event.day_high is not None:
-            out.append(("Day high", fmt.price(event.day_high, event.price_currency)))
+            out.append(("Day high", present.price(event.day_high, event.price_currency)))
     for rate in event.fx:
         out.append(("汇率" if language == "zh" else "FX", _fx_text(rate, language)))
     return tuple(out)

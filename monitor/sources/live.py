@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import requests
 import structlog
 
+from monitor.core.fx_policy import FxDecision, decide
 from monitor.core.money import FxRate
 from monitor.core.valuation import Observation, Ranking, SharesCount
 from monitor.errors import ConfigError, SourceError
@@ -31,7 +32,6 @@ from monitor.service import shares_on
 from monitor.settings import Settings, SymbolConfig
 from monitor.sources import ranking as rk
 from monitor.sources.ecb import EcbRates, EcbSource
-from monitor.sources.fx import FxDecision, decide
 from monitor.sources.yahoo import ChartQuote, YahooChart, YahooSession, configure_yfinance
 
 log = structlog.get_logger("mcap.sources")

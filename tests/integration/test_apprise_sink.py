@@ -18,8 +18,8 @@ from structlog.testing import capture_logs
 
 from monitor.errors import ConfigError, DeliveryError
 from monitor.notify import OutboxDispatcher
-from monitor.notify.registry import build_sink
 from monitor.notify.secrets import Redactor
+from monitor.notify.sinks.registry import build_sink
 from monitor.notify.templates import make_test_message
 from monitor.settings import Settings, SinkConfig
 from monitor.store import Store

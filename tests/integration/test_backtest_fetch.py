@@ -32,11 +32,11 @@ from yahoo_fake import (
     not_found_body,
 )
 
-from monitor import backtest
 from monitor.errors import SourceError
+from monitor.history import backtest
+from monitor.history.tapebuild import EcbHistory, read_yahoo_csv
 from monitor.settings import load_settings
 from monitor.sources.yahoo import reset_yfinance_state
-from monitor.tapebuild import EcbHistory, read_yahoo_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT / ".." / "shared" / "data"

@@ -14,8 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.core.valuation import Observation
 from monitor.daemon import Daemon
+from monitor.daemon.health import parse_listen
 from monitor.errors import ConfigError
-from monitor.health import parse_listen
 from monitor.ports import DeliveryStats, PollResult, SourceFailure
 from monitor.settings import Settings
 from monitor.store import Store

@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor import backtest
 from monitor.commands.backtest_cmd import parse_since
 from monitor.errors import InputError
+from monitor.history import backtest
+from monitor.history.tapebuild import Bar, EcbHistory
 from monitor.settings import Settings
-from monitor.tapebuild import Bar, EcbHistory
 
 HK = ZoneInfo("Asia/Hong_Kong")
 D = Decimal

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.trading_calendar import PollPlanner, TradingCalendar
+from monitor.daemon.trading_calendar import PollPlanner, TradingCalendar
 
 HKT = ZoneInfo("Asia/Hong_Kong")
 

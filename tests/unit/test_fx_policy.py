@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from monitor.core.fx_policy import decide
 from monitor.core.money import FxRate
 from monitor.errors import SourceError
-from monitor.sources.fx import decide
 
 NOW = datetime(2025, 5, 12, 3, 0, tzinfo=UTC)
 ECB_AS_OF = datetime(2025, 5, 9, 14, 0, tzinfo=UTC)

@@ -16,21 +16,21 @@ from pydantic import ValidationError
 from monitor.core.events import Event, event_from_dict, event_to_dict
 from monitor.core.money import FxRate
 from monitor.errors import ConfigError
-from monitor.notify.dingtalk import dingtalk_sign
-from monitor.notify.feishu import feishu_sign
 from monitor.notify.http import parse_retry_after
 from monitor.notify.outbox import DEFAULT_SCHEDULE, Backoff
 from monitor.notify.quiet import QuietHours
 from monitor.notify.secrets import Redactor, redact_url, resolve_secret, secret_fragments
-from monitor.notify.slack import MAX_BLOCKS, slack_payload
+from monitor.notify.sinks.dingtalk import dingtalk_sign
+from monitor.notify.sinks.feishu import feishu_sign
+from monitor.notify.sinks.slack import MAX_BLOCKS, slack_payload
+from monitor.notify.sinks.webhook import secret_key, sign
+from monitor.notify.sinks.wecom import wecom_markdown
 from monitor.notify.templates import (
     make_event_message,
     make_summary_message,
     zh_money,
     zh_number,
 )
-from monitor.notify.webhook import secret_key, sign
-from monitor.notify.wecom import wecom_markdown
 from monitor.service import summary_payload
 from monitor.settings import SinkConfig
 

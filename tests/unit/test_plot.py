@@ -14,7 +14,7 @@ import pytest
 from monitor import bootstrap
 from monitor.core.events import Event
 from monitor.errors import ConfigError
-from monitor.plot import chart_data, plot_replay, render
+from monitor.history.plot import chart_data, plot_replay, render
 from monitor.service import Engine
 from monitor.settings import Settings, load_settings
 from monitor.sources.tape import TapeReader
@@ -76,7 +76,7 @@ def test_plotted_values_are_the_engines_values(
 def test_render_hands_exactly_those_lists_to_matplotlib(
     replayed: tuple[Settings, Store, list[Event]], tmp_path: Path
 ) -> None:
-    from monitor.backtest import rule_series
+    from monitor.history.backtest import rule_series
 
     settings, store, _ = replayed
     chart = chart_data(rule_series(settings, store), "t", "s")

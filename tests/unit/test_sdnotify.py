@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.sdnotify import SystemdNotifier, socket_address, watchdog_interval
+from monitor.daemon.sdnotify import SystemdNotifier, socket_address, watchdog_interval
 
 
 @pytest.fixture

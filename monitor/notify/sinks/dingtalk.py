@@ -12,8 +12,8 @@ import hashlib
 import hmac
 from urllib.parse import quote_plus
 
-from monitor.notify.base import HttpSink
 from monitor.notify.http import HttpAnswer, HttpRequest, json_body
+from monitor.notify.sinks.base import HttpSink
 from monitor.notify.templates import Message
 
 RATE_LIMITED = 130101  # more than 20 messages a minute

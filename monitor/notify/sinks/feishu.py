@@ -11,8 +11,8 @@ import hashlib
 import hmac
 from typing import Any
 
-from monitor.notify.base import HttpSink
 from monitor.notify.http import HttpAnswer, HttpRequest, json_body
+from monitor.notify.sinks.base import HttpSink
 from monitor.notify.templates import Message
 
 # frequency limits: retry later; everything else in the body is a configuration problem

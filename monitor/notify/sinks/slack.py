@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.notify.base import HttpSink, truncate
 from monitor.notify.http import HttpAnswer, HttpRequest, json_body
+from monitor.notify.sinks.base import HttpSink, truncate
 from monitor.notify.templates import Message
 
 MAX_BLOCKS = 50

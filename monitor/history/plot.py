@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from monitor import format as fmt
-from monitor.backtest import BacktestResult, RuleSeries, rule_series
+from monitor import present
 from monitor.errors import ConfigError, InputError
+from monitor.history.backtest import BacktestResult, RuleSeries, rule_series
 from monitor.settings import Settings
 from monitor.store import Store
 
@@ -99,7 +99,7 @@ def _money_axis(currency: str) -> object:
 
     def label(value: float, _pos: object) -> str:
         # tick values arrive as numpy floats; whole billions are plenty for an axis
-        return fmt.money_short(Decimal(round(float(value) / 1e9)) * 10**9, currency)
+        return present.money_short(Decimal(round(float(value) / 1e9)) * 10**9, currency)
 
     return FuncFormatter(label)
 

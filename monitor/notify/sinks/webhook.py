@@ -14,9 +14,9 @@ import hmac
 from typing import Any
 
 from monitor.errors import ConfigError
-from monitor.notify.base import HttpSink
 from monitor.notify.http import HttpRequest, json_body
 from monitor.notify.secrets import Redactor
+from monitor.notify.sinks.base import HttpSink
 from monitor.notify.templates import Message
 from monitor.settings import SinkConfig
 

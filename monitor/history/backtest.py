@@ -23,10 +23,10 @@ from monitor.core.events import Event, event_from_dict, event_to_dict
 from monitor.core.money import FxRate, Money, NoRateError, convert
 from monitor.core.valuation import Observation, Ranking, SharesCount
 from monitor.errors import InputError, SourceError
+from monitor.history.tapebuild import PRICE_QUANTUM, Bar, EcbHistory, bar_day, daily_rows
 from monitor.service import Engine, describe_skips
 from monitor.settings import RuleConfig, Settings, SymbolConfig
 from monitor.store import Store
-from monitor.tapebuild import PRICE_QUANTUM, Bar, EcbHistory, bar_day, daily_rows
 
 INTERVALS: dict[str, timedelta] = {
     "1d": timedelta(days=1),

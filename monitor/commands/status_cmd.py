@@ -8,8 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from monitor import bootstrap
-from monitor import format as fmt
+from monitor import bootstrap, present
 from monitor.core.evaluate import distance
 from monitor.core.events import event_from_dict
 from monitor.settings import Settings
@@ -99,9 +98,9 @@ def status_line(item: dict[str, object]) -> str:
     if item.get("state") == "unknown":
         return f"{item['rule']:<14} {item['symbol']:<9} unknown (no observation yet)"
     cur = str(item["currency"])
-    value = fmt.money_long(Decimal(str(item["value"])), cur)
-    threshold = fmt.money_short(Decimal(str(item["threshold"])), cur)
-    dist = fmt.percent(Decimal(str(item["distance"])))
+    value = present.money_long(Decimal(str(item["value"])), cur)
+    threshold = present.money_short(Decimal(str(item["threshold"])), cur)
+    dist = present.percent(Decimal(str(item["distance"])))
     since = datetime.fromisoformat(str(item["since"])).strftime("%Y-%m-%d %H:%M")
     line = (
         f"{item['rule']:<14} {item['symbol']:<9} {item['state']:<6} since {since}  "
@@ -109,9 +108,8 @@ def status_line(item: dict[str, object]) -> str:
     )
     if "needs_price" in item:
         verb = "crosses below under" if item["state"] == "above" else "needs"
-        line += (
-            f", {verb} {fmt.price(Decimal(str(item['needs_price'])), str(item['price_currency']))}"
-        )
+        needs = present.price(Decimal(str(item["needs_price"])), str(item["price_currency"]))
+        line += f", {verb} {needs}"
     return line
 
 

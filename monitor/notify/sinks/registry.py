@@ -7,17 +7,17 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from monitor.errors import ConfigError
-from monitor.notify.apprise_sink import AppriseSink
-from monitor.notify.base import HttpSink, Sink
-from monitor.notify.console import ConsoleSink
-from monitor.notify.dingtalk import DingTalkSink
-from monitor.notify.discord import DiscordSink
-from monitor.notify.feishu import FeishuSink
 from monitor.notify.secrets import Redactor, resolve_secret, secret_fragments
-from monitor.notify.slack import SlackSink
-from monitor.notify.teams import TeamsSink
-from monitor.notify.webhook import WebhookSink
-from monitor.notify.wecom import WeComSink
+from monitor.notify.sinks.apprise_sink import AppriseSink
+from monitor.notify.sinks.base import HttpSink, Sink
+from monitor.notify.sinks.console import ConsoleSink
+from monitor.notify.sinks.dingtalk import DingTalkSink
+from monitor.notify.sinks.discord import DiscordSink
+from monitor.notify.sinks.feishu import FeishuSink
+from monitor.notify.sinks.slack import SlackSink
+from monitor.notify.sinks.teams import TeamsSink
+from monitor.notify.sinks.webhook import WebhookSink
+from monitor.notify.sinks.wecom import WeComSink
 from monitor.settings import Settings, SinkConfig
 
 HTTP_SINKS: dict[str, type[HttpSink]] = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.notify.base import HttpSink
 from monitor.notify.http import HttpRequest, json_body
+from monitor.notify.sinks.base import HttpSink
 from monitor.notify.templates import Message
 
 

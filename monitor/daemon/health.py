@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from monitor.daemon.metrics import Metrics
 from monitor.errors import ConfigError
-from monitor.metrics import Metrics
 from monitor.ports import PollResult
 
 SymbolStatus = Literal["unknown", "ok", "failing", "stale"]

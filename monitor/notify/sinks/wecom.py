@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from monitor.notify.base import HttpSink, truncate_bytes
 from monitor.notify.http import HttpAnswer, HttpRequest, json_body
+from monitor.notify.sinks.base import HttpSink, truncate_bytes
 from monitor.notify.templates import Message
 
 MAX_BYTES = 4096

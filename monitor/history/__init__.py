@@ -1,0 +1,1 @@
+"""History: backtests over downloaded prices, tape building and charts."""

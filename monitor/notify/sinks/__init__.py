@@ -1,0 +1,1 @@
+"""One module per receiver platform; ``registry`` builds them from the settings."""
