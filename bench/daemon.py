@@ -26,8 +26,8 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from monitor.daemon import Daemon  # noqa: E402
-from monitor.daemon.compose import SystemClock  # noqa: E402
+from monitor import bootstrap  # noqa: E402
+from monitor.clock import SystemClock  # noqa: E402
 from monitor.daemon.logs import configure_logging  # noqa: E402
 from monitor.ports import DeliveryStats  # noqa: E402
 from monitor.settings import Settings  # noqa: E402
@@ -95,7 +95,7 @@ def bench_cycles(
     settings = settings_for(names, tape, work)
     db = work / f"bench-{n_symbols}.db"
     store, store2 = Store.open(db), Store.open(db)
-    daemon = Daemon(
+    daemon = bootstrap.build_daemon(
         settings,
         store,
         store2,

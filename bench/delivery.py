@@ -19,7 +19,8 @@ from pathlib import Path
 import requests
 import structlog
 
-from monitor.notify import OutboxDispatcher, SystemClock
+from monitor import bootstrap
+from monitor.clock import SystemClock
 from monitor.settings import load_settings
 from monitor.store import Store
 
@@ -116,7 +117,7 @@ def main() -> None:
         settings, _ = load_settings(config)
         store = Store.open(Path(tmp) / "state.db")
         session = requests.Session()
-        dispatcher = OutboxDispatcher(settings, store, session, SystemClock())
+        dispatcher = bootstrap.dispatcher(settings, store, session, SystemClock())
         dispatcher.start()
         try:
             n = args.events

@@ -24,9 +24,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 from yahoo_fake import CHART, FakeYahooSession, Reply, chart_body, isolate_yfinance  # noqa: E402
 
+from monitor import bootstrap  # noqa: E402
 from monitor.settings import Settings  # noqa: E402
 from monitor.sources import yahoo  # noqa: E402
-from monitor.sources.live import LiveSource  # noqa: E402
 
 ECB_XML = (ROOT / "tests" / "fixtures" / "ecb" / "ecb_eurofxref-daily_2025-05-09.xml").read_bytes()
 EXPORT = (ROOT / ".." / "shared" / "data" / "companiesmarketcap_2025-04-30.csv").read_bytes()
@@ -81,7 +81,7 @@ def run(n: int, tmp: Path) -> tuple[int, int, float, float]:
         ranking={"base_url": "http://cmc.invalid"},
     )
     http = LocalHttp()
-    live = LiveSource(
+    live = bootstrap.live_source(
         settings, session=http, yahoo_session=fake, state_dir=tmp / f"st{n}", check_shares=False
     )
     live.chart = TimedChart(fake, timezones={s: "Asia/Hong_Kong" for s in symbols})

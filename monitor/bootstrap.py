@@ -1,21 +1,57 @@
-"""The composition root: builds settings, the store and adapters from arguments and config."""
+"""The composition root: the only place that constructs adapters.
+
+Every command and the daemon get their clock, HTTP sessions, sources, stores, sinks,
+dispatcher and engine from here, built from the frozen settings. Heavy adapters (yfinance,
+APScheduler, the delivery stack) are imported inside the functions that build them, so a
+command pays only for what it uses; mypy still sees every edge.
+"""
 
 from __future__ import annotations
 
 import os
+import random
+import tempfile
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
+from monitor import __version__
+from monitor.clock import SystemClock
+from monitor.errors import ConfigError
+from monitor.ports import Clock, Dispatcher, ObservationSource
 from monitor.settings import Settings, load_settings
 from monitor.store import Store
+
+if TYPE_CHECKING:
+    import requests
+
+    from monitor.daemon.app import Daemon
+    from monitor.daemon.metrics import Metrics
+    from monitor.daemon.sdnotify import SystemdNotifier
+    from monitor.notify.backoff import Backoff
+    from monitor.notify.flush import TestResult
+    from monitor.notify.outbox import OutboxDispatcher
+    from monitor.notify.secrets import Redactor
+    from monitor.ports import Sink
+    from monitor.sources import ranking as rk
+    from monitor.sources.live import LiveSource
+    from monitor.sources.yahoo import YahooChart
 
 DB_NAME = "mcap-monitor.db"
 BUNDLED_TAPE = Path(__file__).parent / "data" / "xiaomi_2025-01-20_2025-03-10.csv"
 
 
+# -- settings and state ------------------------------------------------------------------------
 def settings_from(config: Path | None) -> Settings:
     """Load and validate the configuration (``ConfigError`` on any problem)."""
     settings, _ = load_settings(config)
     return settings
+
+
+def clock() -> Clock:
+    """The real clock."""
+    return SystemClock()
 
 
 def state_dir(settings: Settings) -> Path:
@@ -40,3 +76,317 @@ def state_db_path(settings: Settings, explicit: Path | None) -> Path:
 
 def open_store(settings: Settings, explicit: Path | None) -> Store:
     return Store.open(state_db_path(settings, explicit))
+
+
+def check_state_dir(directory: Path) -> None:
+    """Create ``directory`` if needed and prove it is writable, or raise ``ConfigError``."""
+    hint = (
+        "set daemon.state_dir (or $STATE_DIRECTORY, systemd's StateDirectory=) "
+        "to a writable directory"
+    )
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(
+            f"state directory is not writable: {reason}", str(directory), hint
+        ) from None
+
+
+def http_session(purpose: str = "daemon") -> requests.Session:
+    """A ``requests.Session`` naming the program in its User-Agent."""
+    import requests
+
+    session = requests.Session()
+    session.headers["User-Agent"] = f"mcap-monitor/{__version__} (+{purpose})"
+    return session
+
+
+# -- sources -----------------------------------------------------------------------------------
+def yahoo_chart(
+    settings: Settings, *, timeout: float | None = None, session: object = None
+) -> YahooChart:
+    """A Yahoo chart client on its own curl session (or ``session``, a test's fake)."""
+    from monitor.sources.yahoo import YahooChart, YahooSession
+
+    src = settings.source
+    timeout = timeout or src.timeout
+    yahoo = session or YahooSession(timeout=timeout, base_url=src.yahoo_base_url)
+    return YahooChart(
+        yahoo, timeout=timeout, timezones={s.symbol: s.timezone for s in settings.symbols}
+    )
+
+
+def live_source(
+    settings: Settings,
+    *,
+    session: requests.Session | None = None,
+    yahoo_session: object = None,
+    state_dir: Path | None = None,
+    universe_cap: rk.CapLookup | None = None,
+    universe_session: object = None,
+    check_shares: bool = True,
+    timeout: float | None = None,
+) -> LiveSource:
+    """Yahoo quotes, FX checked against the ECB, the ranking: the live ``ObservationSource``.
+
+    ``yahoo_session``/``universe_session`` replace the curl sessions (the tests' one seam);
+    ``state_dir`` holds yfinance's and the ranking's caches.
+    """
+    from monitor.sources import ranking as rk
+    from monitor.sources.ecb import EcbSource
+    from monitor.sources.live import LiveSource
+    from monitor.sources.yahoo import YahooChart, YahooSession, configure_yfinance
+
+    src = settings.source
+    timeout = timeout or src.timeout
+    cache_dir = src.cache_dir or (state_dir / "yfinance" if state_dir else None)
+    configure_yfinance(cache_dir)
+    if session is None:
+        import requests
+
+        session = requests.Session()
+    http = session
+    fx = settings.fx
+    ecb = EcbSource(
+        http, fx.ecb_base_url, timeout=timeout, refresh=timedelta(seconds=fx.ecb_refresh)
+    )
+    rcfg = settings.ranking
+    cmc = rk.CompaniesMarketCap(
+        http,
+        rcfg.base_url,
+        cache_file=rcfg.cache_file or (state_dir / "companiesmarketcap.csv" if state_dir else None),
+        refresh=timedelta(hours=float(rcfg.refresh_hours)),
+        timeout=timeout,
+        user_agent=rcfg.user_agent or rk.USER_AGENT,
+    )
+
+    def universe_chart() -> YahooChart:
+        # a new session per refresh: curl sessions are not shared across threads
+        yahoo = universe_session or YahooSession(timeout=src.timeout, base_url=src.yahoo_base_url)
+        return YahooChart(yahoo, timeout=src.timeout)
+
+    return LiveSource(
+        settings,
+        chart=yahoo_chart(settings, timeout=timeout, session=yahoo_session),
+        ecb=ecb,
+        ranking=cmc,
+        universe_chart=universe_chart,
+        universe_cap=universe_cap,
+        check_shares=check_shares,
+    )
+
+
+def observation_source(
+    settings: Settings,
+    resume_after: Mapping[str, datetime],
+    state_dir: Path | None = None,
+    session: requests.Session | None = None,
+) -> ObservationSource:
+    """The tape (``source.kind = "tape"``) or the live sources."""
+    from monitor.sources.tape_source import TapeSource
+
+    cfg = settings.source
+    if cfg.kind == "tape":
+        assert cfg.path is not None
+        if not cfg.path.is_file():
+            raise ConfigError(
+                "tape not found", f"source.path = {cfg.path}", "check the path of the CSV tape"
+            )
+        return TapeSource(cfg.path, cfg.speed, resume_after)
+    return live_source(settings, session=session, state_dir=state_dir)
+
+
+# -- delivery ----------------------------------------------------------------------------------
+def sinks(
+    settings: Settings,
+    redactor: Redactor,
+    *,
+    environ: Mapping[str, str] | None = None,
+    out: TextIO | None = None,
+) -> dict[str, Sink]:
+    """Every configured sink by id (``ConfigError`` for a missing or unreadable secret)."""
+    from monitor.notify.sinks.registry import build_sinks
+
+    return build_sinks(settings, redactor, environ=environ, out=out)
+
+
+def dispatcher(
+    settings: Settings,
+    store: Store,
+    session: requests.Session,
+    clock: Clock,
+    *,
+    backoff: Backoff | None = None,
+    max_age: float | None = None,
+    rng: random.Random | None = None,
+    pass_timeout: float | None = 1.0,
+    batch: int = 100,
+    environ: Mapping[str, str] | None = None,
+    out: TextIO | None = None,
+    redactor: Redactor | None = None,
+) -> OutboxDispatcher:
+    """The outbox dispatcher over the configured sinks.
+
+    A file-backed ``store`` is opened a second time, so the dispatcher's writes never join a
+    transaction of the caller's connection, and only one process delivers from a db file.
+    """
+    from monitor.notify.dblock import DeliveryLock
+    from monitor.notify.outbox import OutboxDispatcher
+    from monitor.notify.secrets import Redactor
+
+    redact = redactor or Redactor()
+    built = sinks(settings, redact, environ=environ, out=out)
+    own = store.path is not None
+    return OutboxDispatcher(
+        settings,
+        Store.open(store.path) if store.path is not None else store,
+        session,
+        clock,
+        sinks=built,
+        redactor=redact,
+        lock=DeliveryLock(store.path) if store.path is not None else None,
+        own_store=own,
+        backoff=backoff,
+        max_age=max_age,
+        rng=rng,
+        pass_timeout=pass_timeout,
+        batch=batch,
+    )
+
+
+def deliver_now(
+    settings: Settings,
+    store: Store,
+    *,
+    wait: float | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    clock: Clock | None = None,
+) -> int:
+    """Deliver what is pending now, retrying transient failures for up to ``wait`` seconds
+    (default ``$MCAP_NOTIFY_WAIT`` or 30); a one-line summary on stderr; 0 when nothing is
+    left pending, else 1 (``outbox flush``, ``replay --notify``)."""
+    import sys
+
+    from monitor.daemon.logs import ensure_cli_logging
+    from monitor.notify.backoff import CLI_SCHEDULE, Backoff
+    from monitor.notify.flush import default_wait, flush, flush_summary
+
+    ensure_cli_logging()
+    with (
+        http_session("delivery") as session,
+        dispatcher(
+            settings,
+            store,
+            session,
+            clock or SystemClock(),
+            backoff=Backoff(CLI_SCHEDULE, jitter=0.1),
+            pass_timeout=None,
+            out=out,
+        ) as built,
+    ):
+        code = flush(built, default_wait() if wait is None else wait)
+        line = flush_summary(built)
+    print(line, file=err or sys.stderr)
+    return code
+
+
+def test_alerts(
+    settings: Settings,
+    sink_ids: Sequence[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    out: TextIO | None = None,
+) -> list[TestResult]:
+    """Send a marked test message to each sink (all, or ``sink_ids``) and report each."""
+    from monitor.notify.flush import send_test_alerts, wanted_sinks
+    from monitor.notify.secrets import Redactor
+    from monitor.notify.sinks.registry import build_sink
+
+    known = {s.id: s for s in settings.sinks}
+    redact = Redactor()
+    built: dict[str, Sink | ConfigError] = {}
+    for sid in wanted_sinks(settings.sinks, sink_ids):
+        try:
+            built[sid] = build_sink(known[sid], redact, environ=environ, out=out)
+        except ConfigError as exc:
+            built[sid] = exc
+    with http_session("test-alert") as session:
+        return send_test_alerts(built, session, SystemClock(), redact)
+
+
+# -- the daemon --------------------------------------------------------------------------------
+class DaemonWiring:
+    """What the daemon rebuilds from new settings on reload: its source and its dispatcher."""
+
+    def __init__(
+        self, session: requests.Session, clock: Clock, state_dir: Path | None, store: Store
+    ) -> None:
+        self.session = session
+        self.clock = clock
+        self.state_dir = state_dir
+        self.store = store  # the delivery connection
+
+    def source(self, settings: Settings, resume_after: Mapping[str, datetime]) -> ObservationSource:
+        return observation_source(settings, resume_after, self.state_dir, self.session)
+
+    def dispatcher(self, settings: Settings) -> Dispatcher:
+        return dispatcher(settings, self.store, self.session, self.clock)
+
+
+def build_daemon(
+    settings: Settings,
+    store: Store,
+    delivery_store: Store,
+    *,
+    clock: Clock,
+    session: requests.Session,
+    config_path: Path | None = None,
+    state_dir: Path | None = None,
+    notifier: SystemdNotifier | None = None,
+    metrics: Metrics | None = None,
+    source: ObservationSource | None = None,
+    dispatcher: Dispatcher | None = None,
+    rng: random.Random | None = None,
+) -> Daemon:
+    """A daemon over two connections to one db (polls and delivery never share one)."""
+    from monitor.daemon.app import Daemon
+
+    return Daemon(
+        settings,
+        store,
+        delivery_store,
+        wiring=DaemonWiring(session, clock, state_dir, delivery_store),
+        config_path=config_path,
+        clock=clock,
+        wall=SystemClock(),
+        session=session,
+        notifier=notifier,
+        metrics=metrics,
+        source=source,
+        dispatcher=dispatcher,
+        rng=rng,
+    )
+
+
+def run_service(config: Path | None, state_db: Path | None) -> int:
+    """``mcap-monitor run``: the daemon under systemd (or a terminal) until SIGTERM."""
+    from monitor.daemon import run_daemon
+    from monitor.daemon.sdnotify import SystemdNotifier
+
+    settings, path = load_settings(config)
+    db = state_db_path(settings, state_db)
+    check_state_dir(db.parent)
+    daemon = build_daemon(
+        settings,
+        Store.open(db),
+        Store.open(db),
+        config_path=path,
+        clock=SystemClock(),
+        session=http_session(),
+        notifier=SystemdNotifier(),
+    )
+    return run_daemon(daemon)

@@ -3,25 +3,34 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
 from monitor import __version__
+from monitor.commands import (
+    backtest_cmd,
+    check,
+    config_cmd,
+    outbox_cmd,
+    replay,
+    run_cmd,
+    status_cmd,
+    tape_cmd,
+)
 from monitor.errors import MonitorError
 
 # Each module registers its sub-commands with ``register(subparsers)`` and sets ``func``.
 COMMAND_MODULES = (
-    "monitor.commands.replay",
-    "monitor.commands.status_cmd",
-    "monitor.commands.config_cmd",
-    "monitor.commands.tape_cmd",
-    "monitor.commands.outbox_cmd",
-    "monitor.commands.run_cmd",
-    "monitor.commands.backtest_cmd",
-    "monitor.commands.check",
+    replay,
+    status_cmd,
+    config_cmd,
+    tape_cmd,
+    outbox_cmd,
+    run_cmd,
+    backtest_cmd,
+    check,
 )
 
 
@@ -52,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"mcap-monitor {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub, common)
+    for module in COMMAND_MODULES:
+        module.register(sub, common)
     return parser
 
 

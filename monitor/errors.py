@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class MonitorError(Exception):
     """Base of every error mcap-monitor raises on purpose.
@@ -53,6 +55,19 @@ class SourceError(MonitorError):
         self.source = source
         self.kind = kind
         super().__init__(what, where, hint)
+
+
+def bad_data(subject: str, where: str, hint: str, *, source: str) -> Callable[[str], SourceError]:
+    """A builder of ``SourceError(kind="bad_data")`` about one input.
+
+    ``bad_data("unusable ECB reference rates", where, hint, source="ecb")("no rates")`` is the
+    error ``unusable ECB reference rates: no rates (<where>): <hint>``.
+    """
+
+    def build(what: str) -> SourceError:
+        return SourceError(f"{subject}: {what}", where, hint, source=source, kind="bad_data")
+
+    return build
 
 
 class DeliveryError(MonitorError):

@@ -1,13 +1,29 @@
-"""Ports: the protocols adapters implement. Fakes satisfy them without inheriting anything."""
+"""Ports: the protocols adapters implement. Fakes satisfy them without inheriting anything.
+
+``bootstrap`` builds the adapters; everything else receives them typed by these protocols.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Protocol
 
+from monitor.core.events import Event
+from monitor.core.money import FxRate
+from monitor.core.quote import Quote
+from monitor.core.rules import RuleState
 from monitor.core.valuation import Observation
+from monitor.notify.message import Message
+from monitor.settings import SinkConfig
+from monitor.store.outbox import OutboxRow
+from monitor.store.sqlite import LastReading
+
+if TYPE_CHECKING:
+    import requests
 
 
 class Clock(Protocol):
@@ -15,6 +31,33 @@ class Clock(Protocol):
 
     def now(self) -> datetime:
         """The current time, timezone-aware."""
+        ...
+
+
+# -- inputs --------------------------------------------------------------------------------
+class QuoteSource(Protocol):
+    """One quote per symbol, carrying its source name and its own as-of time."""
+
+    name: str
+
+    def quote(self, symbol: str) -> Quote:
+        """The latest quote of ``symbol``; ``SourceError`` (with a ``kind``) when there is none."""
+        ...
+
+
+class FxSource(Protocol):
+    """Exchange rates with their source and as-of date."""
+
+    def rate(self, base: str, quote: str, now: datetime) -> FxRate:
+        """``base/quote`` as known at ``now``; ``SourceError`` when unavailable."""
+        ...
+
+
+class RankingSource(Protocol):
+    """The global market-cap ranking: every company's cap in USD, largest first."""
+
+    def companies(self, now: datetime) -> tuple[list[Any], datetime]:
+        """The ranked companies and when they were fetched; ``SourceError`` on failure."""
         ...
 
 
@@ -41,10 +84,88 @@ class PollResult:
 
 
 class ObservationSource(Protocol):
-    """Live inputs (Yahoo + FX + ranking) or a tape, as observations ready to evaluate."""
+    """Live inputs (quotes + FX + ranking) or a tape, as observations ready to evaluate.
+
+    Besides ``poll``, the daemon's periodic jobs call the hooks below; a source with nothing
+    to do for one returns an empty ``PollResult`` (or nothing).
+    """
 
     def poll(self, symbols: Sequence[str], now: datetime) -> PollResult:
         """Fetch, validate and assemble one observation per symbol (where possible)."""
+        ...
+
+    def refresh_offhours(self, now: datetime) -> PollResult:
+        """Outside sessions: refresh what the first poll of the next session needs."""
+        ...
+
+    def refresh_ranking(self, now: datetime) -> PollResult:
+        """Refresh the global ranking (the daemon's slow job)."""
+        ...
+
+    def verify_symbols(self, now: datetime) -> None:
+        """Start-up check: ``ConfigError`` for a symbol the source does not know."""
+        ...
+
+    @property
+    def exhausted(self) -> bool:
+        """True once a finite source (a tape) has nothing more to give."""
+        ...
+
+    def gauges(self) -> SourceGauges:
+        """Cross-check gaps for the metrics."""
+        ...
+
+
+@dataclass(frozen=True)
+class SourceGauges:
+    """Relative gaps between independent sources, exported as metrics."""
+
+    fx_disagreement: Mapping[str, Decimal] = field(default_factory=dict)
+    shares_gap: Mapping[str, Decimal] = field(default_factory=dict)
+
+
+# -- state -----------------------------------------------------------------------------------
+class Store(Protocol):
+    """The state database (``monitor.store.Store`` is the SQLite one)."""
+
+    def transaction(self) -> AbstractContextManager[None]: ...
+    def close(self) -> None: ...
+    def meta(self, key: str) -> str | None: ...
+    def set_meta(self, key: str, value: str) -> None: ...
+    def rule_states(self) -> dict[str, RuleState]: ...
+    def last_times(self) -> dict[str, datetime]: ...
+    def put_rule_states(self, rows: Iterable[tuple[RuleState, LastReading]]) -> None: ...
+    def add_observations(self, rows: list[tuple[object, ...]]) -> None: ...
+    def add_events(self, events: Iterable[Event]) -> None: ...
+    def last_price_before(self, symbol: str, moment: datetime) -> Decimal | None: ...
+    def prune_observations(self, before: datetime) -> int: ...
+    def enqueue(
+        self, message_id: str, sink_id: str, kind: str, payload: dict[str, Any], now: float
+    ) -> bool: ...
+    def outbox_counts(self) -> dict[str, int]: ...
+    def outbox_counts_by_sink(self) -> dict[tuple[str, str], int]: ...
+    def outbox_pending(self, sink_id: str, limit: int = 100) -> list[OutboxRow]: ...
+    def outbox_pending_sinks(self) -> set[str]: ...
+    def outbox_age_base(self, row_id: int) -> float: ...
+    def mark_delivered(self, row_id: int, now: float) -> None: ...
+    def mark_failed(self, row_id: int, now: float, error: str, next_attempt_at: float) -> None: ...
+    def mark_dead(self, row_id: int, now: float, error: str, *, attempted: bool = True) -> None: ...
+    def hold(self, row_id: int, until: float, now: float) -> None: ...
+
+
+# -- delivery --------------------------------------------------------------------------------
+class Sink(Protocol):
+    """One configured destination."""
+
+    config: SinkConfig
+
+    @property
+    def where(self) -> str:
+        """The sink as shown in errors: id and URL with secrets masked."""
+        ...
+
+    def deliver(self, message: Message, session: requests.Session, now: float) -> str:
+        """Send ``message``; return a short success note or raise ``DeliveryError``."""
         ...
 
 
@@ -63,4 +184,8 @@ class Dispatcher(Protocol):
 
     def deliver_due(self, now: float) -> DeliveryStats:
         """Attempt every delivery due at ``now`` (unix seconds) once."""
+        ...
+
+    def close(self) -> None:
+        """Stop background work and release the database."""
         ...

@@ -6,7 +6,8 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from zoneinfo import ZoneInfo
 
-from monitor.core.money import CURRENCY_SYMBOLS
+# Symbols used when formatting amounts for people.
+CURRENCY_SYMBOLS = {"HKD": "HK$", "CNY": "CN¥", "USD": "US$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 
 TRILLION = Decimal(10) ** 12
 BILLION = Decimal(10) ** 9

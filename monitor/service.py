@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -14,12 +13,13 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from monitor.core.evaluate import QuietBand, Skipped, evaluate, quiet_band, read_rule
-from monitor.core.events import Event, event_to_dict
+from monitor.core.events import Event, event_to_dict, stable_id
 from monitor.core.rules import RankRule, Rule, RuleState, ThresholdRule
+from monitor.core.shares import shares_on
 from monitor.core.valuation import Observation, SharesCount, valuate
 from monitor.errors import InputError
+from monitor.ports import Store
 from monitor.settings import RuleConfig, Settings, SinkConfig, SymbolConfig
-from monitor.store import Store
 from monitor.store.sqlite import LastReading, utc_iso
 
 SUMMARY_SENT = "baseline_summary_sent"
@@ -38,22 +38,6 @@ def build_rule(cfg: RuleConfig) -> Rule:
         cfg.id, cfg.symbol, cfg.threshold, cfg.currency,
         hysteresis=cfg.hysteresis, confirm=cfg.confirm, notify_on=notify,
     )  # fmt: skip
-
-
-def shares_on(cfg: SymbolConfig, day: date) -> SharesCount:
-    """Shares counted on ``day``: the newest configured count in force then.
-
-    Before the oldest known count, the oldest is used (documented approximation).
-    """
-    entries = [(c.since, c.shares, c.source) for c in cfg.shares_history]
-    entries.append((cfg.shares_as_of or date.min, cfg.shares, cfg.shares_source))
-    entries.sort()
-    chosen = entries[0]
-    for entry in entries:
-        if entry[0] <= day:
-            chosen = entry
-    since, total, source = chosen
-    return SharesCount(total, source, None if since == date.min else since)
 
 
 def wants(sink: SinkConfig, rule: RuleConfig, kind: str) -> bool:
@@ -257,9 +241,8 @@ class Engine:
 
 def summary_payload(baselines: list[Event]) -> dict[str, object]:
     """The one start-up summary of every rule's first reading."""
-    ids = "|".join(sorted(e.id for e in baselines))
     return {
-        "id": "sum_" + hashlib.sha256(ids.encode()).hexdigest()[:24],
+        "id": stable_id("sum", *sorted(e.id for e in baselines)),
         "kind": "summary",
         "time": max(e.time for e in baselines).isoformat(),
         "baselines": [event_to_dict(e) for e in baselines],

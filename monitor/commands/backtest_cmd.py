@@ -6,7 +6,6 @@ import argparse
 import json
 import re
 import sys
-import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -137,7 +136,7 @@ def run_backtest(args: argparse.Namespace) -> int:
     result = backtest.run(
         settings, obs, symbol=sym.symbol, start=args.start, end=args.end,
         interval=args.interval, sources=sources, placeholders=placeholders,
-        now=time.time(), progress=progress,
+        now=bootstrap.clock().now().timestamp(), progress=progress,
     )  # fmt: skip
     try:
         if args.json:
@@ -160,7 +159,7 @@ def run_backtest(args: argparse.Namespace) -> int:
 
 def run_report(args: argparse.Namespace) -> int:
     settings = bootstrap.settings_from(args.config)
-    since = parse_since(args.since, datetime.now(UTC))
+    since = parse_since(args.since, bootstrap.clock().now())
     store = bootstrap.open_store(settings, args.state_db)
     try:
         series = backtest.rule_series(settings, store, since)

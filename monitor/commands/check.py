@@ -50,15 +50,13 @@ def run(args: argparse.Namespace) -> int:
 
     configure_logging(args.log_level if args.debug else "error")
     settings = bootstrap.settings_from(args.config)
-    from monitor.sources.live import LiveSource, utc_now  # yfinance is heavy: import late
-
-    source = LiveSource(
+    source = bootstrap.live_source(
         settings,
         state_dir=bootstrap.state_dir(settings),
         timeout=min(args.timeout, settings.source.timeout),
     )
     symbols = [s.symbol for s in settings.symbols]
-    now = utc_now()
+    now = bootstrap.clock().now()
     result = source.poll(symbols, now)
     for failure in result.failures:
         if failure.kind == "not_found":

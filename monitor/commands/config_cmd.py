@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from monitor import bootstrap
 from monitor.settings import load_settings
 
 
@@ -34,9 +35,9 @@ def validate_config(args: argparse.Namespace) -> int:
     settings, path = load_settings(args.config)
     # build every sink too: URLs and secrets (from env or credentials) are checked now, not at
     # the first alert
-    from monitor.notify import Redactor, build_sinks
+    from monitor.notify.secrets import Redactor
 
-    build_sinks(settings, Redactor())
+    bootstrap.sinks(settings, Redactor())
     print(
         f"{path}: OK ({len(settings.symbols)} symbol(s), {len(settings.rules)} rule(s), "
         f"{len(settings.sinks)} sink(s))"

@@ -85,7 +85,7 @@ def _when(ts: float | None) -> str:
 def list_outbox(args: argparse.Namespace) -> int:
     settings = bootstrap.settings_from(args.config)
     store = bootstrap.open_store(settings, args.state_db)
-    now = datetime.now(UTC).timestamp()
+    now = bootstrap.clock().now().timestamp()
     try:
         rows = store.outbox_list()
     finally:
@@ -150,7 +150,7 @@ def retry_outbox(args: argparse.Namespace) -> int:
         )
     settings = bootstrap.settings_from(args.config)
     store = bootstrap.open_store(settings, args.state_db)
-    now = datetime.now(UTC).timestamp()
+    now = bootstrap.clock().now().timestamp()
     try:
         with store.transaction():
             count = store.requeue(None if args.all else args.ids, now)
@@ -167,25 +167,20 @@ def retry_outbox(args: argparse.Namespace) -> int:
 
 
 def flush_outbox(args: argparse.Namespace) -> int:
-    from monitor.notify import dispatch_cli
-
     settings = bootstrap.settings_from(args.config)
     store = bootstrap.open_store(settings, args.state_db)
     try:
-        return dispatch_cli(settings, store, wait=args.wait)
+        return bootstrap.deliver_now(settings, store, wait=args.wait)
     finally:
         store.close()
 
 
 def test_alert(args: argparse.Namespace) -> int:
-    from monitor.notify import SystemClock, ensure_cli_logging, send_test_alerts
+    from monitor.daemon.logs import ensure_cli_logging
 
     ensure_cli_logging(args.log_level)
     settings = bootstrap.settings_from(args.config)
-    import requests  # only this command needs HTTP; keep the CLI's start-up light
-
-    with requests.Session() as session:
-        results = send_test_alerts(settings, session, SystemClock(), args.sink)
+    results = bootstrap.test_alerts(settings, args.sink)
     width = max(len(r.sink_id) for r in results) if results else 0
     for result in results:
         if result.delivered:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 from monitor import bootstrap, present
@@ -55,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             baseline_summary=False,
         )
         reader = TapeReader(tape_path, symbols={s.symbol for s in settings.symbols})
-        result = engine.process(reader, time.time())
+        result = engine.process(reader, bootstrap.clock().now().timestamp())
         if not args.json and result.events:
             print(HEADER)
         for event in result.events:
@@ -82,10 +81,8 @@ def run(args: argparse.Namespace) -> int:
 
             plot_replay(settings, store, args.plot)
         if args.notify:
-            from monitor.notify import dispatch_cli
-
             dead_before = store.outbox_counts()["dead"]
-            code = dispatch_cli(settings, store)
+            code = bootstrap.deliver_now(settings, store)
             if store.outbox_counts()["dead"] > dead_before:
                 code = 1  # something could not be delivered, ever: say so
     finally:

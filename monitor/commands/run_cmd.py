@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from monitor import bootstrap
-from monitor.settings import load_settings
 
 
 def register(
@@ -27,24 +26,4 @@ def run(args: argparse.Namespace) -> int:
     from monitor.daemon.logs import configure_logging  # structlog: only when needed
 
     configure_logging(args.log_level)
-    # Heavy imports (pandas via exchange-calendars, APScheduler) only for this command.
-    from monitor.daemon import Daemon, run_daemon
-    from monitor.daemon.compose import SystemClock, check_state_dir, http_session
-    from monitor.daemon.sdnotify import SystemdNotifier
-    from monitor.store import Store
-
-    settings, path = load_settings(args.config)
-    db = bootstrap.state_db_path(settings, args.state_db)
-    check_state_dir(db.parent)
-    store = Store.open(db)
-    delivery_store = Store.open(db)
-    daemon = Daemon(
-        settings,
-        store,
-        delivery_store,
-        config_path=path,
-        clock=SystemClock(),
-        session=http_session(),
-        notifier=SystemdNotifier(),
-    )
-    return run_daemon(daemon)
+    return bootstrap.run_service(args.config, args.state_db)

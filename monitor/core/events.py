@@ -15,10 +15,14 @@ EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)
 Position = Literal["above", "below"]
 
 
+def stable_id(prefix: str, *parts: str) -> str:
+    """``prefix_`` and 24 hex digits of the SHA-256 of ``parts``: the same parts, the same id."""
+    return f"{prefix}_" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+
+
 def event_id(symbol: str, rule_id: str, kind: str, time: datetime) -> str:
     """Stable id: the same rule, kind and observation time always give the same id."""
-    key = f"{symbol}|{rule_id}|{kind}|{time.isoformat()}".encode()
-    return "evt_" + hashlib.sha256(key).hexdigest()[:24]
+    return stable_id("evt", symbol, rule_id, kind, time.isoformat())
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,174 +8,9 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
+from monitor.core.iso4217 import ISO_4217
+
 _CODE = re.compile(r"^[A-Z]{3}$")
-
-# ISO 4217 active codes (plus a few that appear in reference data), used to reject typos such
-# as "RMB" or "HKG" early; see https://www.iso.org/iso-4217-currency-codes.html
-ISO_4217 = frozenset(
-    [
-        "AED",
-        "AFN",
-        "ALL",
-        "AMD",
-        "ANG",
-        "AOA",
-        "ARS",
-        "AUD",
-        "AWG",
-        "AZN",
-        "BAM",
-        "BBD",
-        "BDT",
-        "BGN",
-        "BHD",
-        "BIF",
-        "BMD",
-        "BND",
-        "BOB",
-        "BRL",
-        "BSD",
-        "BTN",
-        "BWP",
-        "BYN",
-        "BZD",
-        "CAD",
-        "CDF",
-        "CHF",
-        "CLP",
-        "CNY",
-        "COP",
-        "CRC",
-        "CUP",
-        "CVE",
-        "CZK",
-        "DJF",
-        "DKK",
-        "DOP",
-        "DZD",
-        "EGP",
-        "ERN",
-        "ETB",
-        "EUR",
-        "FJD",
-        "FKP",
-        "GBP",
-        "GEL",
-        "GHS",
-        "GIP",
-        "GMD",
-        "GNF",
-        "GTQ",
-        "GYD",
-        "HKD",
-        "HNL",
-        "HRK",
-        "HTG",
-        "HUF",
-        "IDR",
-        "ILS",
-        "INR",
-        "IQD",
-        "IRR",
-        "ISK",
-        "JMD",
-        "JOD",
-        "JPY",
-        "KES",
-        "KGS",
-        "KHR",
-        "KMF",
-        "KPW",
-        "KRW",
-        "KWD",
-        "KYD",
-        "KZT",
-        "LAK",
-        "LBP",
-        "LKR",
-        "LRD",
-        "LSL",
-        "LYD",
-        "MAD",
-        "MDL",
-        "MGA",
-        "MKD",
-        "MMK",
-        "MNT",
-        "MOP",
-        "MRU",
-        "MUR",
-        "MVR",
-        "MWK",
-        "MXN",
-        "MYR",
-        "MZN",
-        "NAD",
-        "NGN",
-        "NIO",
-        "NOK",
-        "NPR",
-        "NZD",
-        "OMR",
-        "PAB",
-        "PEN",
-        "PGK",
-        "PHP",
-        "PKR",
-        "PLN",
-        "PYG",
-        "QAR",
-        "RON",
-        "RSD",
-        "RUB",
-        "RWF",
-        "SAR",
-        "SBD",
-        "SCR",
-        "SDG",
-        "SEK",
-        "SGD",
-        "SHP",
-        "SLE",
-        "SLL",
-        "SOS",
-        "SRD",
-        "SSP",
-        "STN",
-        "SVC",
-        "SYP",
-        "SZL",
-        "THB",
-        "TJS",
-        "TMT",
-        "TND",
-        "TOP",
-        "TRY",
-        "TTD",
-        "TWD",
-        "TZS",
-        "UAH",
-        "UGX",
-        "USD",
-        "UYU",
-        "UZS",
-        "VES",
-        "VND",
-        "VUV",
-        "WST",
-        "XAF",
-        "XCD",
-        "XOF",
-        "XPF",
-        "YER",
-        "ZAR",
-        "ZMW",
-        "ZWL",
-    ]
-)
-
-# Symbols used when formatting amounts for people.
-CURRENCY_SYMBOLS = {"HKD": "HK$", "CNY": "CN¥", "USD": "US$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 
 
 def check_currency(code: str) -> str:
@@ -187,26 +22,55 @@ def check_currency(code: str) -> str:
     return code
 
 
+NOT_A_NUMBER = "not a number"
+NOT_FINITE = "not a finite number"
+
+
+class NumberError(ValueError):
+    """A value that is no finite number; ``reason`` is ``NOT_A_NUMBER`` or ``NOT_FINITE``."""
+
+    def __init__(self, value: object, reason: str) -> None:
+        super().__init__(f"{reason}: {value!r}")
+        self.value = value
+        self.reason = reason
+
+
+def parse_decimal(text: str, *, grouping: bool = False) -> Decimal:
+    """Parse a finite number from ``text`` (blanks around it allowed), or raise ``NumberError``.
+
+    With ``grouping``, underscores anywhere in the number are ignored (``1_000``).
+    """
+    cleaned = text.strip()
+    if grouping:
+        cleaned = cleaned.replace("_", "")
+    try:
+        number = Decimal(cleaned)
+    except InvalidOperation:
+        raise NumberError(text, NOT_A_NUMBER) from None
+    return _finite(number, text)
+
+
+def _finite(number: Decimal, value: object) -> Decimal:
+    if not number.is_finite():
+        raise NumberError(value, NOT_FINITE)
+    return number
+
+
 def to_decimal(value: object) -> Decimal:
     """Parse a finite number from text, int, float or Decimal, or raise ``ValueError``."""
     if isinstance(value, bool):
-        raise ValueError(f"not a number: {value!r}")
-    try:
-        if isinstance(value, Decimal):
-            number = value
-        elif isinstance(value, int):
-            number = Decimal(value)
-        elif isinstance(value, float):
-            number = Decimal(repr(value))
-        elif isinstance(value, str):
-            number = Decimal(value.strip().replace("_", ""))
-        else:
-            raise ValueError(f"not a number: {value!r}")
-    except InvalidOperation:
-        raise ValueError(f"not a number: {value!r}") from None
-    if not number.is_finite():
-        raise ValueError(f"not a finite number: {value!r}")
-    return number
+        raise NumberError(value, NOT_A_NUMBER)
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, int):
+        number = Decimal(value)
+    elif isinstance(value, float):
+        number = Decimal(repr(value))
+    elif isinstance(value, str):
+        return parse_decimal(value, grouping=True)
+    else:
+        raise NumberError(value, NOT_A_NUMBER)
+    return _finite(number, value)
 
 
 class Money(NamedTuple):
@@ -248,14 +112,6 @@ class Conversion(NamedTuple):
 
     money: Money
     rates: tuple[FxRate, ...]
-
-    @property
-    def effective_rate(self) -> Decimal:
-        """The single rate from the source currency to the target currency."""
-        out = Decimal(1)
-        for rate in self.rates:
-            out *= rate.rate
-        return out
 
 
 class NoRateError(LookupError):

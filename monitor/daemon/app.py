@@ -1,15 +1,15 @@
-"""The long-running service: APScheduler jobs, signals, sd_notify, health and metrics.
+"""The long-running service: lifecycle, signals and the scheduler.
 
 Threads: the main thread waits for signals; APScheduler runs jobs on three single-thread
 executors: ``default`` (polls, off-hours refresh, ranking, housekeeping, reload: they share
 the engine, so they never overlap), ``delivery`` (the outbox, on its own database
 connection, so a slow sink never delays a poll) and ``beat`` (the heartbeat behind the
-systemd watchdog).
+systemd watchdog). The job bodies are in ``jobs``, the reload in ``reload``, what the daemon
+reports about itself in ``telemetry``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import random
@@ -21,33 +21,41 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 import structlog
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor import present
-from monitor.core.valuation import Observation
-from monitor.daemon.compose import build_dispatcher, build_source
-from monitor.daemon.digest import SymbolView, Valuer, digest_payload
+from monitor.daemon.digest import Valuer
 from monitor.daemon.health import HealthServer, HealthState, parse_listen
+from monitor.daemon.jobs import Jobs
 from monitor.daemon.metrics import Metrics
+from monitor.daemon.reload import Reload
 from monitor.daemon.sdnotify import SystemdNotifier, watchdog_interval
-from monitor.daemon.trading_calendar import PollPlan, PollPlanner, Session, build_calendars
-from monitor.errors import ConfigError, MonitorError
-from monitor.ports import Clock, DeliveryStats, Dispatcher, ObservationSource, PollResult
+from monitor.daemon.telemetry import Telemetry
+from monitor.daemon.trading_calendar import PollPlanner, build_calendars
+from monitor.errors import ConfigError
+from monitor.ports import Clock, Dispatcher, ObservationSource, Store
 from monitor.service import Engine
-from monitor.settings import Settings, load_settings
-from monitor.store import Store
+from monitor.settings import Settings
 
 log = structlog.get_logger("mcap.daemon")
 
 STOP_DEADLINE = 8.0  # seconds from SIGTERM to exit; systemd's default is 90, ours 10
 DEFAULT_BEAT = 10.0  # heartbeat period without a systemd watchdog
+
+
+class Wiring(Protocol):
+    """Builds what a (re)loaded configuration needs (``bootstrap.DaemonWiring``)."""
+
+    def source(
+        self, settings: Settings, resume_after: Mapping[str, datetime]
+    ) -> ObservationSource: ...
+
+    def dispatcher(self, settings: Settings) -> Dispatcher: ...
 
 
 @dataclass
@@ -62,8 +70,12 @@ class Parts:
     valuer: Valuer
 
 
-class Daemon:
-    """One ``mcap-monitor run`` process."""
+class Daemon(Jobs, Reload):
+    """One ``mcap-monitor run`` process (built by ``bootstrap.build_daemon``).
+
+    ``clock`` is the time the jobs act on (a fake one in tests); ``wall`` is the real time
+    the scheduler, the heartbeat and /healthz run on.
+    """
 
     def __init__(
         self,
@@ -71,10 +83,11 @@ class Daemon:
         store: Store,
         delivery_store: Store,
         *,
-        config_path: Path | None = None,
-        state_dir: Path | None = None,
+        wiring: Wiring,
         clock: Clock,
+        wall: Clock,
         session: requests.Session,
+        config_path: Path | None = None,
         notifier: SystemdNotifier | None = None,
         metrics: Metrics | None = None,
         source: ObservationSource | None = None,
@@ -82,11 +95,12 @@ class Daemon:
         rng: random.Random | None = None,
     ) -> None:
         self.config_path = config_path
-        self.state_dir = state_dir
         self.exit_code = 0
         self.store = store
         self.delivery_store = delivery_store
+        self.wiring = wiring
         self.clock = clock
+        self.wall = wall
         self.session = session
         self.notifier = notifier or SystemdNotifier("")
         self.metrics = metrics or Metrics()
@@ -95,30 +109,26 @@ class Daemon:
         self.health = HealthState(
             [s.symbol for s in settings.symbols], heartbeat_max_age=3 * self.beat_interval + 5
         )
-        self.parts = self._build(settings, source, dispatcher)
+        self.parts = self._build(settings, source=source, dispatcher=dispatcher)
         self.scheduler: BackgroundScheduler | None = None
         self.health_server: HealthServer | None = None
-        self._stop = threading.Event()
         self._stop_requested = False
         self._reload_requested = False
         self._running: dict[str, float] = {}
         self._running_lock = threading.Lock()
         self._deliver_again = threading.Event()
-        self._views: dict[str, SymbolView] = {}
-        self._outbox_seen: dict[tuple[str, str], int] = {}
-        self._status = ""
         self._tape_done_logged = False
         self._stuck_logged = False
-        self._last_outbox = {"pending": 0, "delivered": 0, "dead": 0}
-        self._init_delivery_counts()
+        self.telemetry = Telemetry(self.metrics, self.health, delivery_store)
 
     # -- composition ----------------------------------------------------------------------
     def _build(
         self,
         settings: Settings,
+        previous: Parts | None = None,
+        *,
         source: ObservationSource | None = None,
         dispatcher: Dispatcher | None = None,
-        previous: Parts | None = None,
     ) -> Parts:
         engine = Engine(settings, self.store)
         tape = settings.source.kind == "tape"
@@ -141,353 +151,15 @@ class Daemon:
             if previous is not None and previous.settings.source == settings.source:
                 source = previous.source
             else:
-                source = build_source(
-                    settings, self.session, self.clock, engine.last_times, self.state_dir
-                )
+                source = self.wiring.source(settings, engine.last_times)
         if dispatcher is None:
             if previous is not None and previous.settings.sinks == settings.sinks:
                 dispatcher = previous.dispatcher
             else:
-                dispatcher = build_dispatcher(
-                    settings, self.delivery_store, self.session, self.clock
-                )
+                dispatcher = self.wiring.dispatcher(settings)
                 if previous is not None:
                     _close_later(previous.dispatcher)
         return Parts(settings, engine, source, planner, dispatcher, Valuer(settings))
-
-    @property
-    def settings(self) -> Settings:
-        return self.parts.settings
-
-    # -- jobs -----------------------------------------------------------------------------
-    def poll(self) -> PollPlan:
-        """One poll tick: ask the calendar, fetch, evaluate, persist, enqueue, wake delivery."""
-        parts = self.parts
-        now = self.clock.now()
-        t = now.timestamp()
-        plan = parts.planner.plan(t)
-        self.health.set_session(parts.planner.in_session(t))
-        if not plan:
-            return plan
-        started = time.perf_counter()
-        try:
-            result = parts.source.poll(plan.symbols, now)
-            batch = parts.engine.process(result.observations, t)
-        except Exception as exc:
-            self.metrics.polls.labels("error").inc()
-            self.health.record_poll_error(t, plan.symbols, f"{type(exc).__name__}: {exc}")
-            raise
-        elapsed = time.perf_counter() - started
-        self.metrics.poll_duration.observe(elapsed)
-        self._account(t, plan, result)
-        for event in batch.events:
-            self.metrics.events.labels(event.kind).inc()
-            log.info(
-                "rule_event",
-                kind=event.kind,
-                symbol=event.symbol,
-                rule=event.rule_id,
-                value=str(event.value),
-                threshold=str(event.threshold),
-                currency=event.currency,
-                event_id=event.id,
-            )
-        if batch.enqueued:
-            self.wake_delivery()
-        if result.observations:
-            self._ping_heartbeat_url()
-        if plan.closed_sessions:
-            self._digest(plan.closed_sessions, t)
-        if getattr(parts.source, "exhausted", False) and not self._tape_done_logged:
-            self._tape_done_logged = True
-            log.info("tape_exhausted", hint="the daemon keeps running; stop it with SIGTERM")
-        log.debug(
-            "poll_done",
-            symbols=len(plan.symbols),
-            observations=batch.observations,
-            events=len(batch.events),
-            seconds=round(elapsed, 4),
-        )
-        return plan
-
-    def _account(self, t: float, plan: PollPlan, result: PollResult) -> None:
-        m = self.metrics
-        m.polls.labels("failed" if result.failures else "ok").inc()
-        for failure in result.failures:
-            m.source_errors.labels(failure.source, failure.kind).inc()
-            log.warning(
-                "source_failed",
-                source=failure.source,
-                subject=failure.subject,
-                kind=failure.kind,
-                error=failure.message,
-            )
-        for symbol in result.stale:
-            m.stale_quotes.labels(symbol).inc()
-            log.warning("quote_stale", symbol=symbol)
-        for pair, why in result.blocked_pairs.items():
-            log.warning("fx_blocked", pair=pair, reason=why)
-        disagreements = getattr(self.parts.source, "fx_disagreement", None)
-        if isinstance(disagreements, Mapping):
-            for pair, ratio in disagreements.items():
-                m.fx_disagreement.labels(str(pair)).set(float(ratio))
-        gaps = getattr(self.parts.source, "shares_gap", None)
-        if isinstance(gaps, Mapping):
-            for symbol, ratio in gaps.items():
-                m.shares_gap.labels(str(symbol)).set(float(ratio))
-        self.health.record_poll(t, plan.symbols, result)
-        states = self.parts.engine.states
-        latest: dict[str, Observation] = {}
-        for obs in result.observations:
-            latest[obs.symbol] = obs
-        for symbol, obs in latest.items():
-            view = self.parts.valuer.view(obs, states)
-            if view is None:
-                continue
-            self._views[symbol] = view
-            m.last_success.labels(symbol).set(t)
-            m.market_cap.labels(symbol, obs.currency).set(float(view.market_cap))
-            for rule in view.rules:
-                if rule.currency != obs.currency:
-                    m.market_cap.labels(symbol, rule.currency).set(float(rule.value))
-                m.threshold_distance.labels(rule.rule_id, symbol).set(float(rule.distance))
-                if rule.position is not None:
-                    m.rule_above.labels(rule.rule_id, symbol).set(rule.position == "above")
-        self._update_status()
-
-    def _update_status(self) -> None:
-        settings = self.settings
-        pending = self._last_outbox.get("pending", 0)
-        rules = len(settings.rules)
-        if len(settings.symbols) == 1:
-            symbol = settings.symbols[0].symbol
-            view = self._views.get(symbol)
-            cap = (
-                present.money_short(view.market_cap, view.observation.currency)
-                if view is not None
-                else "no quote yet"
-            )
-            head = f"{symbol} {cap}"
-        else:
-            head = f"{len(self._views)}/{len(settings.symbols)} symbols quoted"
-        self._status = f"{head}, {rules} rule{'s' if rules != 1 else ''}, {pending} pending"
-        self.health.set_summary(self._status)
-
-    def _ping_heartbeat_url(self) -> None:
-        url = self.settings.daemon.heartbeat_url
-        if url is None:
-            return
-        try:
-            resp = self.session.get(
-                url.get_secret_value(),
-                timeout=self.settings.daemon.heartbeat_timeout,
-                allow_redirects=False,
-            )
-            ok = resp.status_code < 400
-            resp.close()
-        except requests.RequestException as exc:
-            # The URL is a secret (it authenticates the ping): log the error type only.
-            log.warning("heartbeat_ping_failed", error=type(exc).__name__)
-            self.metrics.heartbeat_pings.labels("failed").inc()
-            return
-        self.metrics.heartbeat_pings.labels("ok" if ok else "failed").inc()
-        if not ok:
-            log.warning("heartbeat_ping_failed", status=resp.status_code)
-
-    def _digest(self, closed: Mapping[str, Session], now: float) -> None:
-        settings = self.settings
-        sinks = [s for s in settings.sinks if s.digest]
-        if not sinks:
-            return
-        for code, session in closed.items():
-            members = [s.symbol for s in settings.symbols if s.exchange == code]
-            # only symbols quoted in this session: an older quote is not this day's close
-            views = [
-                view
-                for s in members
-                if (view := self._views.get(s)) is not None
-                and view.observation.time.timestamp() >= session.open
-            ]
-            if not views:
-                log.warning("digest_skipped", exchange=code, day=session.day.isoformat())
-                continue
-            # the previous close comes from the db, so it survives a restart
-            opened = datetime.fromtimestamp(session.open, UTC)
-            previous = {
-                view.observation.symbol: price
-                for view in views
-                if (price := self.store.last_price_before(view.observation.symbol, opened))
-                is not None
-            }
-            payload = digest_payload(session.day, views, previous)
-            if not _digest_supported():
-                log.warning(
-                    "digest_unsupported", hint="the installed notify stack cannot render it"
-                )
-                continue
-            with self.store.transaction():
-                queued = sum(
-                    self.store.enqueue(str(payload["id"]), sink.id, "digest", payload, now)
-                    for sink in sinks
-                )
-            log.info("digest_enqueued", exchange=code, day=session.day.isoformat(), sinks=queued)
-            if queued:
-                self.wake_delivery()
-
-    def deliver(self) -> DeliveryStats:
-        """Send what is due; loop while woken or while a pass made progress."""
-        total = DeliveryStats()
-        while not self._stop_requested:
-            self._deliver_again.clear()
-            stats = self.parts.dispatcher.deliver_due(self.clock.now().timestamp())
-            total = DeliveryStats(
-                total.delivered + stats.delivered,
-                total.failed + stats.failed,
-                total.dead + stats.dead,
-                stats.pending,
-            )
-            if not (stats.delivered or self._deliver_again.is_set()):
-                break
-        self._account_deliveries()
-        return total
-
-    def _init_delivery_counts(self) -> None:
-        self._outbox_seen = self._outbox_by_sink()
-        self._last_outbox = self.delivery_store.outbox_counts()
-        self.metrics.set_outbox(self._last_outbox)
-        self.health.set_outbox(self._last_outbox)
-
-    def _outbox_by_sink(self) -> dict[tuple[str, str], int]:
-        return self.delivery_store.outbox_counts_by_sink()
-
-    def _account_deliveries(self) -> None:
-        now = self._outbox_by_sink()
-        sinks = {sink for sink, _ in now}
-        for sink in sinks:
-            delta = {
-                k: now.get((sink, k), 0) - self._outbox_seen.get((sink, k), 0)
-                for k in ("delivered", "dead", "attempts")
-            }
-            done = max(delta["delivered"], 0)
-            dead = max(delta["dead"], 0)
-            failed = max(delta["attempts"] - done - dead, 0)
-            for outcome, n in (("delivered", done), ("dead", dead), ("failed", failed)):
-                if n:
-                    self.metrics.deliveries.labels(sink, outcome).inc(n)
-        self._outbox_seen = now
-        counts = {"pending": 0, "delivered": 0, "dead": 0}
-        for (_, status), n in now.items():
-            if status in counts:
-                counts[status] += n
-        self._last_outbox = counts
-        self.metrics.set_outbox(counts)
-        self.health.set_outbox(counts)
-
-    def wake_delivery(self) -> None:
-        """Run the dispatcher now (or right after its current pass)."""
-        self._deliver_again.set()
-        if self.scheduler is not None and self.scheduler.running:
-            # shutting down: the outbox keeps the rows for the next start
-            with contextlib.suppress(JobLookupError):
-                self.scheduler.modify_job("deliver", next_run_time=datetime.now(UTC))
-
-    def verify(self) -> None:
-        """Start-up check of live symbols; an unknown symbol stops the daemon (exit 2)."""
-        check = getattr(self.parts.source, "verify_symbols", None)
-        if not callable(check):
-            return
-        try:
-            check(self.clock.now())
-        except ConfigError as exc:
-            log.error("config_invalid", error=exc.one_line())
-            self.exit_code = exc.exit_code
-            self._stop_requested = True
-        except MonitorError as exc:
-            log.warning("symbol_check_skipped", error=exc.one_line())
-
-    def offhours(self) -> None:
-        """Outside sessions: let live sources refresh FX and share counts."""
-        parts = self.parts
-        if parts.planner.in_session(self.clock.now().timestamp()):
-            return
-        hook = getattr(parts.source, "refresh_offhours", None)
-        if callable(hook):
-            hook(self.clock.now())
-
-    def ranking(self) -> None:
-        hook = getattr(self.parts.source, "refresh_ranking", None)
-        if callable(hook):
-            hook(self.clock.now())
-
-    def housekeeping(self) -> None:
-        """Drop observations past retention; extend the calendars before they run out."""
-        now = self.clock.now()
-        cutoff = now - timedelta(days=self.settings.daemon.retention_days)
-        with self.store.transaction():
-            pruned = self.store.prune_observations(cutoff)
-        log.info("housekeeping_done", pruned_observations=pruned)
-        planner = self.parts.planner
-        horizon = now.timestamp() + 30 * 86400
-        if any(c.covers_until < horizon for c in planner.calendars.values()):
-            planner.calendars = build_calendars(planner.calendars, now)
-            log.info("calendars_extended", exchanges=sorted(planner.calendars))
-
-    def heartbeat(self) -> None:
-        """Proof the scheduler runs: health, metrics and the systemd watchdog."""
-        now = time.time()
-        stuck = self._stuck_jobs(time.monotonic())
-        self.health.heartbeat(now)
-        self.metrics.heartbeat.set(now)
-        if stuck:
-            # Withholding WATCHDOG=1 lets systemd restart a daemon whose poll hangs.
-            if not self._stuck_logged:
-                log.error("job_stuck", jobs=stuck)
-                self._stuck_logged = True
-            return
-        self._stuck_logged = False
-        self.notifier.send("WATCHDOG=1", f"STATUS={self._status}")
-
-    def _stuck_jobs(self, mono: float) -> list[str]:
-        interval = self.settings.daemon.poll_interval
-        limits = {"poll": max(600.0, 10 * interval), "deliver": 1800.0}
-        with self._running_lock:
-            return [
-                name
-                for name, started in self._running.items()
-                if mono - started > limits.get(name, 3600.0)
-            ]
-
-    def reload(self) -> bool:
-        """Re-read and re-validate the config; keep the old one if the new one is bad."""
-        self.notifier.reloading()
-        try:
-            if self.config_path is None:
-                raise ConfigError("no config file to reload", "", "start with --config")
-            settings, _ = load_settings(self.config_path)
-            self._check_reloadable(settings)
-            parts = self._build(settings, previous=self.parts)
-        except ConfigError as exc:
-            log.error("config_reload_rejected", error=exc.one_line(), kept="previous config")
-            self.notifier.ready(self._status)
-            return False
-        self.parts = parts
-        self.health.set_symbols(s.symbol for s in settings.symbols)
-        self._views = {
-            k: v for k, v in self._views.items() if k in {s.symbol for s in settings.symbols}
-        }
-        self._schedule_intervals()
-        self._update_status()
-        log.info("config_reloaded", path=str(self.config_path))
-        self.notifier.ready(self._status)
-        return True
-
-    def _check_reloadable(self, new: Settings) -> None:
-        old = self.settings
-        for key in ("health", "state_db"):
-            if getattr(old, key) != getattr(new, key):
-                log.warning("config_change_needs_restart", key=key)
-        if old.daemon.state_dir != new.daemon.state_dir:
-            log.warning("config_change_needs_restart", key="daemon.state_dir")
 
     # -- the scheduler --------------------------------------------------------------------
     def _job(self, name: str, fn: Callable[[], object]) -> Callable[[], None]:
@@ -514,7 +186,7 @@ class Daemon:
         """The next multiple of ``interval`` plus this instance's offset (no herd at :00)."""
         jitter = min(self.settings.daemon.jitter, interval / 4)
         offset = self.rng.uniform(0, jitter) if jitter > 0 else 0.0
-        now = time.time()
+        now = self.wall.now().timestamp()
         start = (now // interval + 1) * interval + offset
         return datetime.fromtimestamp(start, UTC)
 
@@ -537,13 +209,18 @@ class Daemon:
             if job is not None and current != timedelta(seconds=interval):
                 sched.reschedule_job(job_id, trigger=self._trigger(interval))
 
+    def _wall_time(self) -> float:
+        return self.wall.now().timestamp()
+
     def start(self) -> None:
         """Bind health, start the scheduler and tell systemd we are ready."""
         health = self.settings.health
         if health.enabled:
             listen = parse_listen(health.listen)
             try:
-                self.health_server = HealthServer(listen, self.health, self.metrics, time.time)
+                self.health_server = HealthServer(
+                    listen, self.health, self.metrics, self._wall_time
+                )
             except OSError as exc:
                 raise ConfigError(
                     f"cannot listen for /healthz: {exc.strerror}",
@@ -561,7 +238,7 @@ class Daemon:
             timezone=UTC,
         )
         d = self.settings.daemon
-        now = datetime.now(UTC)
+        now = self.wall.now()
         grace = max(1, int(d.poll_interval))
         jobs: list[tuple[str, Callable[[], object], float, str, datetime | None]] = [
             ("poll", self.poll, d.poll_interval, "default", now),
@@ -600,15 +277,10 @@ class Daemon:
             health=f"{listen_at[0]}:{listen_at[1]}" if listen_at else None,
             watchdog_interval=self.beat_interval,
         )
-        self._update_status()
-        self.notifier.ready(self._status)
+        self.telemetry.update_status(self.settings)
+        self.notifier.ready(self.telemetry.status)
 
-    def request_stop(self, *_: object) -> None:
-        self._stop_requested = True
-
-    def request_reload(self, *_: object) -> None:
-        self._reload_requested = True
-
+    # -- signals and stopping -------------------------------------------------------------
     def install_signals(self) -> None:
         def on_stop(signum: int, frame: FrameType | None) -> None:
             self._stop_requested = True
@@ -670,19 +342,9 @@ class Daemon:
         self.notifier.close()
 
 
-def _digest_supported() -> bool:
-    try:
-        from monitor.notify import templates
-    except ImportError:
-        return False
-    return hasattr(templates, "make_digest_message")
-
-
-def _close_later(dispatcher: object) -> None:
+def _close_later(dispatcher: Dispatcher) -> None:
     """Close a dispatcher without waiting for a request it may have in flight."""
-    close = getattr(dispatcher, "close", None)
-    if callable(close):
-        threading.Thread(target=close, name="mcap-dispatcher-close", daemon=True).start()
+    threading.Thread(target=dispatcher.close, name="mcap-dispatcher-close", daemon=True).start()
 
 
 def run_daemon(daemon: Daemon) -> int:

@@ -7,18 +7,19 @@ per sink with ``digest = true``, e.g. "1810.HK closed at HK$1.081T, +1.2 %; abov
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from monitor import present
 from monitor.core.evaluate import RuleReading, read_rule
+from monitor.core.events import stable_id
 from monitor.core.rules import RankRule, Rule, RuleState
+from monitor.core.shares import shares_on
 from monitor.core.valuation import Observation, SharesCount, valuate
-from monitor.service import build_rule, shares_on
+from monitor.notify.messages.en import digest_line
+from monitor.service import build_rule
 from monitor.settings import Settings
 
 
@@ -92,30 +93,6 @@ class Valuer:
         return SymbolView(obs, val.market_cap.amount, tuple(views))
 
 
-def digest_line(view: SymbolView, previous_close: Decimal | None) -> str:
-    """One line per symbol, in English."""
-    obs = view.observation
-    text = f"{obs.symbol} closed at {present.money_short(view.market_cap, obs.currency)}"
-    if previous_close is not None and previous_close > 0:
-        text += f", {present.percent(obs.price / previous_close - 1)}"
-    parts: list[str] = []
-    rank: int | None = None
-    for rule in view.rules:
-        if rule.top_n is not None:
-            rank = rule.rank if rule.rank is not None else rank
-            where = "inside" if rule.distance >= 0 else "outside"
-            parts.append(f"{where} the top {rule.top_n}")
-            continue
-        line = present.money_short(rule.threshold, rule.currency)
-        if rule.distance >= 0:
-            parts.append(f"above {line}")
-        else:
-            parts.append(f"{present.percent(-rule.distance).lstrip('+')} below {line}")
-    if rank is not None:
-        parts.append(f"rank {rank}")
-    return text + ("; " + ", ".join(parts) if parts else "")
-
-
 def digest_payload(
     day: date,
     views: Sequence[SymbolView],
@@ -123,15 +100,15 @@ def digest_payload(
 ) -> dict[str, object]:
     """The outbox payload of one day's digest (kind ``digest``); its id is stable per day."""
     symbols = sorted(v.observation.symbol for v in views)
-    digest_id = (
-        "dig_" + hashlib.sha256(f"{day.isoformat()}|{'|'.join(symbols)}".encode()).hexdigest()[:24]
-    )
+    digest_id = stable_id("dig", day.isoformat(), *symbols)
     entries: list[dict[str, object]] = []
     lines: list[str] = []
     for view in views:
         obs = view.observation
         prev = previous_closes.get(obs.symbol)
-        lines.append(digest_line(view, prev))
+        lines.append(
+            digest_line(obs.symbol, obs.currency, view.market_cap, obs.price, prev, view.rules)
+        )
         entries.append(
             {
                 "symbol": obs.symbol,

@@ -1,4 +1,6 @@
-"""structlog set-up: JSON lines for journald and files, key-value for a terminal.
+"""structlog set-up, the one place: JSON lines for journald and files, a console renderer
+for a terminal (the daemon, ``check``), and plain key=value lines on stderr for one-shot
+commands that deliver (``outbox flush``, ``replay --notify``, ``test-alert``).
 
 Standard-library records (APScheduler, urllib3) go through the same renderer, so every line
 of the daemon's output has one shape.
@@ -61,3 +63,24 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
     # APScheduler logs every job run at INFO; only its warnings (misfires, skips) matter.
     logging.getLogger("apscheduler").setLevel(max(numeric, logging.WARNING))
     logging.getLogger("urllib3").setLevel(max(numeric, logging.WARNING))
+
+
+def ensure_cli_logging(level: str = "info") -> None:
+    """Key=value lines on stderr for a one-shot command, unless an entry point already
+    configured structlog; stdout stays the command's output."""
+    if structlog.is_configured():
+        return
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.KeyValueRenderer(
+                key_order=["timestamp", "level", "event"], drop_missing=True
+            ),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            LEVELS.get(level.lower(), logging.INFO)
+        ),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False,
+    )

@@ -1,31 +1,30 @@
 """Backtests: would the configured rules have fired over a stretch of real history?
 
-Price bars (a Yahoo history CSV, or yfinance through an injected session) and ECB reference
-rates become observations; a fresh in-memory ``Engine`` evaluates them exactly as the daemon
-would, and the result is the event timeline plus a per-rule summary. The same series reader
-serves ``report`` (the daemon's stored observations) and the charts.
+Price bars (a Yahoo history CSV, or yfinance through an injected session, see ``prices``) and
+ECB reference rates become observations; a fresh in-memory ``Engine`` evaluates them exactly
+as the daemon would, and the result is the event timeline plus a per-rule summary (``series``,
+the same reader that serves ``report`` and the charts).
 """
 
 from __future__ import annotations
 
-import json
 import sys
-import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import IO, Any
+from typing import IO
 from zoneinfo import ZoneInfo
 
-from monitor.core.evaluate import distance
-from monitor.core.events import Event, event_from_dict, event_to_dict
-from monitor.core.money import FxRate, Money, NoRateError, convert
+from monitor.core.events import Event, event_to_dict
+from monitor.core.money import FxRate
 from monitor.core.valuation import Observation, Ranking, SharesCount
-from monitor.errors import InputError, SourceError
-from monitor.history.tapebuild import PRICE_QUANTUM, Bar, EcbHistory, bar_day, daily_rows
+from monitor.errors import InputError
+from monitor.history.prices import fetch_ecb_history, fetch_yahoo_bars
+from monitor.history.series import Point, RuleSeries, rule_series, summarise
+from monitor.history.tapebuild import Bar, EcbHistory, bar_day, daily_rows
 from monitor.service import Engine, describe_skips
-from monitor.settings import RuleConfig, Settings, SymbolConfig
+from monitor.settings import Settings, SymbolConfig
 from monitor.store import Store
 
 INTERVALS: dict[str, timedelta] = {
@@ -162,92 +161,6 @@ def observations(
         )
 
 
-# -- fetching (network ports injected) ----------------------------------------------------
-def _price(value: float) -> Decimal:
-    # float32 artefacts: 39.54999923706055 is HK$39.55, as in tapebuild
-    return Decimal(repr(float(value))).quantize(PRICE_QUANTUM).normalize()
-
-
-def fetch_yahoo_bars(symbol: str, start: date, end: date, interval: str, session: Any) -> list[Bar]:
-    """Price bars from Yahoo's chart API through yfinance, on the given session.
-
-    ``session`` is a ``curl_cffi.requests.Session`` (or a fake of one): nothing is global.
-    Unadjusted prices; dividends and splits are not applied (splits change the share count).
-    """
-    import yfinance
-
-    yf_interval = {"1d": "1d", "1h": "60m", "5m": "5m"}[interval]
-    try:
-        with warnings.catch_warnings():
-            # yfinance's own pandas deprecation noise is not ours to fix
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.simplefilter("ignore", FutureWarning)
-            frame = yfinance.Ticker(symbol, session=session).history(
-                start=start.isoformat(),
-                end=(end + timedelta(days=1)).isoformat(),
-                interval=yf_interval,
-                auto_adjust=False,
-                actions=False,
-            )
-    except Exception as exc:  # noqa: BLE001 - yfinance raises many types; classify them
-        from monitor.sources.yahoo import classify
-
-        err = classify(exc, symbol)
-        # the daemon's hints talk about polls; a backtest is one-off
-        first = err.hint + "; " if err.kind in ("not_found", "network") else ""
-        raise SourceError(
-            f"price history download failed: {err.what}",
-            f"yahoo {symbol} {interval} {start}..{end}",
-            f"{first}or pass --prices FILE.csv "
-            "(Yahoo keeps 5m bars for 60 days and 1h bars for 730)",
-            source="yahoo",
-            kind=err.kind,
-        ) from None
-    bars: list[Bar] = []
-    for stamp, row in frame.iterrows():
-        values = [row.get(k) for k in ("Open", "High", "Low", "Close")]
-        if any(v is None or v != v for v in values):  # NaN rows: no trade in the bar
-            continue
-        volume = row.get("Volume")
-        moment = stamp.to_pydatetime()
-        o, h, low, c = (_price(float(v)) for v in values)
-        count = int(volume) if volume is not None and volume == volume else 0
-        bars.append(Bar(moment, o, h, low, c, count))
-    if not bars:
-        raise SourceError(
-            "Yahoo returned no price bars",
-            f"yahoo {symbol} {interval} {start}..{end}",
-            "check the symbol and dates, or pass --prices FILE.csv",
-            source="yahoo",
-            kind="not_found",
-        )
-    return bars
-
-
-def fetch_ecb_history(session: Any, base_url: str, timeout: float = 30.0) -> EcbHistory:
-    """``eurofxref-hist.zip`` from the ECB over the given ``requests.Session``."""
-    url = base_url.rstrip("/") + "/eurofxref-hist.zip"
-    try:
-        response = session.get(url, timeout=timeout)
-    except Exception as exc:  # noqa: BLE001 - any transport failure is a network error
-        raise SourceError(
-            f"ECB history download failed: {type(exc).__name__}",
-            url,
-            "check the network or pass --fx-history eurofxref-hist.csv",
-            source="ecb",
-            kind="network",
-        ) from None
-    if response.status_code != 200:
-        raise SourceError(
-            f"ECB history download failed: HTTP {response.status_code}",
-            url,
-            "check [fx] ecb_base_url or pass --fx-history eurofxref-hist.csv",
-            source="ecb",
-            kind="network",
-        )
-    return EcbHistory.from_zip(response.content, url)
-
-
 # -- progress ---------------------------------------------------------------------------------
 class Progress:
     """A one-line progress bar on a terminal; silent when ``stream`` is not a TTY."""
@@ -286,150 +199,6 @@ class Progress:
 
 
 # -- series and summary -----------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Point:
-    """One evaluated observation as one rule saw it."""
-
-    time: datetime
-    value: Decimal  # market cap in the rule's currency at the price
-    threshold: Decimal
-    quote_value: Decimal  # market cap in the quote currency
-    position: str  # the rule's position after this observation
-
-
-@dataclass
-class RuleSeries:
-    """A rule's values over time, its events, and observations it could not evaluate."""
-
-    rule: RuleConfig
-    currency: str
-    quote_currency: str
-    timezone: str
-    points: list[Point] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-    unevaluated: int = 0
-
-    @property
-    def label(self) -> str:
-        return self.rule.label or self.rule.id
-
-
-def _rates(inputs: dict[str, Any]) -> tuple[FxRate, ...]:
-    out = []
-    for item in inputs.get("fx", []):
-        base, quote = str(item["pair"]).split("/")
-        as_of = datetime.fromisoformat(str(item["as_of"]))
-        out.append(FxRate(base, quote, Decimal(str(item["rate"])), str(item["source"]), as_of))
-    return tuple(out)
-
-
-def rule_series(
-    settings: Settings, store: Store, since: datetime | None = None
-) -> list[RuleSeries]:
-    """Every rule's series rebuilt from the store's observations and events.
-
-    Values are recomputed from the stored market cap and FX rates with the core's own
-    ``convert``, so they equal the engine's figures exactly.
-    """
-    series = {
-        r.id: RuleSeries(
-            r,
-            "USD" if r.top_n is not None else str(r.currency),
-            settings.symbol(r.symbol).currency,
-            settings.symbol(r.symbol).timezone,
-        )
-        for r in settings.rules
-    }
-    position = {rid: "" for rid in series}
-    for row in store.events():
-        event = event_from_dict(row)
-        if event.rule_id not in series:
-            continue
-        if since is not None and event.time < since:
-            # events before the window only tell where each rule stood when it opened
-            position[event.rule_id] = event.position
-            continue
-        series[event.rule_id].events.append(event)
-    by_symbol: dict[str, list[RuleSeries]] = {}
-    for s in series.values():
-        s.events.sort(key=lambda e: e.time)
-        by_symbol.setdefault(s.rule.symbol, []).append(s)
-    cursor = {rid: 0 for rid in series}
-    for row in store.observations(since=since):
-        wanted = by_symbol.get(row["symbol"])
-        if not wanted:
-            continue
-        moment = datetime.fromisoformat(row["local_time"])
-        inputs = json.loads(row["inputs"])
-        cap = Money(Decimal(row["market_cap"]), row["currency"])
-        rates = _rates(inputs)
-        for s in wanted:
-            rid = s.rule.id
-            while cursor[rid] < len(s.events) and s.events[cursor[rid]].time <= moment:
-                position[rid] = s.events[cursor[rid]].position
-                cursor[rid] += 1
-            try:
-                value = convert(cap, s.currency, rates).money.amount
-            except NoRateError:
-                s.unevaluated += 1
-                continue
-            if s.rule.top_n is not None:
-                cut = inputs.get("cutoffs_usd", {}).get(str(s.rule.top_n))
-                if cut is None:
-                    s.unevaluated += 1
-                    continue
-                threshold = Decimal(cut)
-            else:
-                assert s.rule.threshold is not None
-                threshold = s.rule.threshold
-            s.points.append(Point(moment, value, threshold, cap.amount, position[rid]))
-    return list(series.values())
-
-
-def _first(events: list[Event], kind: str) -> str | None:
-    for event in events:
-        if event.kind == kind:
-            return event.time.date().isoformat()
-    return None
-
-
-def summarise(series: RuleSeries) -> dict[str, object]:
-    """First touch and crossing, days above, and the latest distance from the line."""
-    zone = ZoneInfo(series.timezone)
-    day_end: dict[date, str] = {}
-    for p in series.points:
-        day_end[p.time.astimezone(zone).date()] = p.position
-    counts = {
-        k: sum(1 for e in series.events if e.kind == k)
-        for k in ("touched_above", "crossed_above", "crossed_below")
-    }
-    out: dict[str, object] = {
-        "rule": series.rule.id,
-        "label": series.label,
-        "currency": series.currency,
-        "threshold": str(series.rule.threshold) if series.rule.threshold is not None else None,
-        "top_n": series.rule.top_n,
-        "observations": len(series.points),
-        "unevaluated": series.unevaluated,
-        "first_touched_above": _first(series.events, "touched_above"),
-        "first_crossed_above": _first(series.events, "crossed_above"),
-        "first_crossed_below": _first(series.events, "crossed_below"),
-        "events": counts,
-        "days": len(day_end),
-        "days_above": sum(1 for pos in day_end.values() if pos == "above"),
-    }
-    if series.points:
-        last = series.points[-1]
-        out.update(
-            last_time=last.time.isoformat(),
-            last_value=str(last.value),
-            last_threshold=str(last.threshold),
-            position=last.position,
-            distance=str(distance(last.value, last.threshold).quantize(Decimal("0.0001"))),
-        )
-    return out
-
-
 # -- running ------------------------------------------------------------------------------------
 @dataclass
 class BacktestResult:

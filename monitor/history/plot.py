@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 
 from monitor import present
 from monitor.errors import ConfigError, InputError
-from monitor.history.backtest import BacktestResult, RuleSeries, rule_series
+from monitor.history.backtest import BacktestResult
+from monitor.history.series import RuleSeries, rule_series
 from monitor.settings import Settings
 from monitor.store import Store
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO
 from zoneinfo import ZoneInfo
 
+from monitor.core.money import NOT_A_NUMBER, NumberError, parse_decimal
 from monitor.errors import InputError
 
 PRICE_QUANTUM = Decimal("0.001")
@@ -42,15 +43,22 @@ class Bar:
         return self.volume == 0 and self.open == self.high == self.low == self.close
 
 
-def _price(cell: str, where: str, name: str) -> Decimal:
-    try:
-        value = Decimal(cell.strip())
-    except InvalidOperation:
-        raise InputError(f"{name} is not a number: {cell!r}", where, "fix the file") from None
-    if not value.is_finite() or value <= 0:
-        raise InputError(f"{name} must be a positive number, got {cell!r}", where, "fix the file")
-    # float32 downloads: 39.54999923706055 is HK$39.55
+def round_price(value: Decimal) -> Decimal:
+    """A downloaded price to the tick: float32 artefacts such as 39.54999923706055 are 39.55."""
     return value.quantize(PRICE_QUANTUM).normalize()
+
+
+def _price(cell: str, where: str, name: str) -> Decimal:
+    value: Decimal | None
+    try:
+        value = parse_decimal(cell)
+    except NumberError as exc:
+        if exc.reason == NOT_A_NUMBER:
+            raise InputError(f"{name} is not a number: {cell!r}", where, "fix the file") from None
+        value = None  # NaN or infinity
+    if value is None or value <= 0:
+        raise InputError(f"{name} must be a positive number, got {cell!r}", where, "fix the file")
+    return round_price(value)
 
 
 def read_yahoo_csv(path: Path) -> Iterator[Bar]:

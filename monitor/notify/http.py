@@ -131,14 +131,21 @@ def _root_cause(exc: BaseException) -> str:
 
 
 def classify_status(
-    answer: HttpAnswer, *, where: str, redact: Redactor, retry_after: float | None = None
+    answer: HttpAnswer,
+    *,
+    where: str,
+    redact: Redactor,
+    now: float,
+    retry_after: float | None = None,
 ) -> None:
-    """Raise for anything but a 2xx: 3xx and 4xx (except 408/429) are permanent."""
+    """Raise for anything but a 2xx: 3xx and 4xx (except 408/429) are permanent.
+
+    ``now`` (unix seconds, from the dispatcher's clock) dates a ``Retry-After`` HTTP-date."""
     status = answer.status
     if 200 <= status < 300:
         return
     body = redact(short(answer.text))
-    header = parse_retry_after(answer.headers.get("Retry-After"), _now())
+    header = parse_retry_after(answer.headers.get("Retry-After"), now)
     if header is not None:
         retry_after = header if retry_after is None else max(header, retry_after)
     if 300 <= status < 400:
@@ -170,10 +177,3 @@ def classify_status(
         "retrying later",
         retry_after=retry_after,
     )
-
-
-def _now() -> float:
-    # Retry-After dates are absolute wall-clock times; this is the one place that reads it.
-    import time
-
-    return time.time()

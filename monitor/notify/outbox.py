@@ -10,55 +10,30 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, TextIO
+from typing import Any
 
 import requests
 import structlog
 
 from monitor.errors import DeliveryError
+from monitor.notify.backoff import Backoff
 from monitor.notify.dblock import DeliveryLock
 from monitor.notify.quiet import QuietHours
 from monitor.notify.secrets import Redactor
-from monitor.notify.sinks.base import Sink
-from monitor.notify.sinks.registry import build_sinks
 from monitor.notify.templates import message_for_row
-from monitor.ports import Clock, DeliveryStats
+from monitor.ports import Clock, DeliveryStats, Sink
 from monitor.settings import Settings
 from monitor.store import OutboxRow, Store
 
 log = structlog.get_logger("monitor.notify")
 
-# 5 s, 30 s, 2 min, 10 min, 30 min, then hourly (until the max age)
-DEFAULT_SCHEDULE: tuple[float, ...] = (5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0)
-# In-process retries of a command that delivers and exits (`outbox flush`, `replay --notify`).
-CLI_SCHEDULE: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
 CROSSINGS = ("crossed_above", "crossed_below", "touched_above")
 IDLE_WAIT = 30.0
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Delay before attempt ``n + 1`` after ``n`` failures, with +/- ``jitter`` spread."""
-
-    schedule: tuple[float, ...] = DEFAULT_SCHEDULE
-    jitter: float = 0.2
-
-    def delay(self, failures: int, rng: random.Random) -> float:
-        base = self.schedule[min(max(failures, 1), len(self.schedule)) - 1]
-        return base * (1.0 + rng.uniform(-self.jitter, self.jitter))
-
-
-class SystemClock:
-    """The wall clock (``ports.Clock``)."""
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 @dataclass
@@ -103,14 +78,15 @@ class OutboxDispatcher:
         session: requests.Session,
         clock: Clock,
         *,
+        sinks: Mapping[str, Sink],
+        redactor: Redactor,
+        lock: DeliveryLock | None = None,
+        own_store: bool = False,
         backoff: Backoff | None = None,
         max_age: float | None = None,
         rng: random.Random | None = None,
         pass_timeout: float | None = 1.0,
         batch: int = 100,
-        environ: Mapping[str, str] | None = None,
-        out: TextIO | None = None,
-        redactor: Redactor | None = None,
     ) -> None:
         self.settings = settings
         self.session = session
@@ -120,12 +96,13 @@ class OutboxDispatcher:
         self.rng = rng or random.Random()
         self.pass_timeout = pass_timeout
         self.batch = batch
-        self.redact = redactor or Redactor()
-        self.sinks: dict[str, Sink] = build_sinks(settings, self.redact, environ=environ, out=out)
-        self._own_store = store.path is not None
-        self.store = Store.open(store.path) if store.path is not None else store
+        self.redact = redactor
+        self.sinks: dict[str, Sink] = dict(sinks)
+        # ``own_store``: a connection of its own, closed with the dispatcher
+        self._own_store = own_store
+        self.store = store
         # one delivering process per db file; an in-memory db is private to this process
-        self.lock = DeliveryLock(store.path) if store.path is not None else None
+        self.lock = lock
         self._db = threading.Lock()
         self._lanes = {sid: threading.Lock() for sid in self.sinks}
         self._quiet = {s.id: QuietHours.parse(s.quiet_hours, s.timezone) for s in settings.sinks}
@@ -231,6 +208,15 @@ class OutboxDispatcher:
 
     def _now(self) -> float:
         return self.clock.now().timestamp()
+
+    @property
+    def stopped(self) -> bool:
+        """``close()`` was called."""
+        return self._stop.is_set()
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds``, or less when ``close()`` is called meanwhile."""
+        self._stop.wait(seconds)
 
     def claim(self) -> bool:
         """Whether this process may deliver from the db (no other process is doing it)."""
@@ -376,7 +362,7 @@ class OutboxDispatcher:
         with self._db:
             base = self.store.outbox_age_base(row.id) or row.created_at
         if now - base >= self.max_age:
-            age = _span(now - base)
+            age = span_text(now - base)
             with self._db:
                 self.store.mark_dead(
                     row.id, now, f"expired after {attempts} attempt(s) over {age}: {reason}"
@@ -397,12 +383,7 @@ class OutboxDispatcher:
     def _retire_unknown(self, now: float) -> None:
         """Rows for a sink no longer configured would block a flush forever: mark them dead."""
         with self._db:
-            sinks = {
-                str(r[0])
-                for r in self.store.conn.execute(
-                    "SELECT DISTINCT sink_id FROM outbox WHERE status = 'pending'"
-                )
-            }
+            sinks = self.store.outbox_pending_sinks()
             for sid in sinks - set(self.sinks):
                 for row in self.store.outbox_pending(sid, 10_000):
                     self.store.mark_dead(
@@ -428,28 +409,8 @@ class OutboxDispatcher:
             if delay > 0:
                 event.wait(delay)
 
-    # -- deliver now and exit ---------------------------------------------------------------
-    def flush(self, wait_seconds: float) -> int:
-        """Deliver everything pending now, retrying transient failures in-process for up to
-        ``wait_seconds``; 0 when nothing is left pending, else 1."""
-        deadline = time.monotonic() + wait_seconds
-        if not self.claim():
-            return 1
-        self.deliver_due(self._now(), force=True)
-        while not self._stop.is_set():
-            due = self.next_retry()
-            if due is None:
-                break
-            delay = due - self._now()
-            if time.monotonic() + max(delay, 0.0) > deadline:
-                break
-            if delay > 0:
-                self._stop.wait(delay)
-            self.deliver_due(self._now())
-        return 0 if self.pending_count() == 0 else 1
 
-
-def _span(seconds: float) -> str:
+def span_text(seconds: float) -> str:
     if seconds >= 3600:
         return f"{seconds / 3600:.1f} h"
     if seconds >= 60:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import requests
 
 from monitor.core.money import FxRate, to_decimal
-from monitor.errors import SourceError
+from monitor.errors import SourceError, bad_data
 
 SOURCE = "ecb"
 DAILY_FILE = "eurofxref-daily.xml"
@@ -58,16 +58,7 @@ CROSS_QUANTUM = Decimal("1e-10")
 
 def parse_daily(xml_text: str | bytes) -> EcbRates:
     """Parse ``eurofxref-daily.xml``; raise ``SourceError(kind="bad_data")`` when it is not."""
-
-    def bad(what: str) -> SourceError:
-        return SourceError(
-            f"unusable ECB reference rates: {what}",
-            DAILY_FILE,
-            "retrying later",
-            source=SOURCE,
-            kind="bad_data",
-        )
-
+    bad = bad_data("unusable ECB reference rates", DAILY_FILE, "retrying later", source=SOURCE)
     try:
         root = ET.fromstring(xml_text)
     except ET.ParseError as exc:

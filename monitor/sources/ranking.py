@@ -22,13 +22,19 @@ import requests
 from monitor import __version__
 from monitor.core.money import to_decimal
 from monitor.core.valuation import Ranking
-from monitor.errors import ConfigError, SourceError
+from monitor.errors import ConfigError, SourceError, bad_data
 
 SOURCE = "companiesmarketcap"
 CSV_PATH = "/?download=csv"
 USER_AGENT = (
     f"mcap-monitor/{__version__} (market-cap milestone monitor; fetches the CSV export at most "
     "every 6 h)"
+)
+_bad = bad_data(
+    "unusable companiesmarketcap export",
+    SOURCE,
+    "falling back to the universe or the static cutoff",
+    source=SOURCE,
 )
 
 
@@ -79,16 +85,6 @@ def parse_csv(text: str) -> list[Company]:
     if not out:
         raise _bad("no rows with a positive market cap")
     return out
-
-
-def _bad(what: str) -> SourceError:
-    return SourceError(
-        f"unusable companiesmarketcap export: {what}",
-        SOURCE,
-        "falling back to the universe or the static cutoff",
-        source=SOURCE,
-        kind="bad_data",
-    )
 
 
 def rank_others(

@@ -13,11 +13,12 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import IO
 
-from monitor.core.money import ISO_4217, FxRate
+from monitor.core.iso4217 import ISO_4217
+from monitor.core.money import NOT_FINITE, FxRate, NumberError, parse_decimal
 from monitor.core.valuation import Observation, Ranking, SharesCount
 from monitor.errors import InputError
 
@@ -249,16 +250,16 @@ class TapeReader:
 
     def _number(self, cell: str, line: int, pos: int, name: str) -> Decimal:
         try:
-            value = Decimal(cell.strip())
-        except InvalidOperation:
-            raise self._err(
-                line, pos + 1, f"{name} is not a number: {cell!r}", "write a plain decimal number"
-            ) from None
-        if not value.is_finite():
+            return parse_decimal(cell)
+        except NumberError as exc:
+            reason = exc.reason
+        if reason == NOT_FINITE:
             raise self._err(
                 line, pos + 1, f"{name} is not finite: {cell!r}", "NaN and infinity are not prices"
             )
-        return value
+        raise self._err(
+            line, pos + 1, f"{name} is not a number: {cell!r}", "write a plain decimal number"
+        )
 
     def _positive(
         self, cell: str, line: int, pos: int, name: str, cache: dict[str, Decimal] | None = None

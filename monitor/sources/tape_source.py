@@ -14,7 +14,7 @@ from pathlib import Path
 
 from monitor.core.valuation import Observation
 from monitor.errors import InputError
-from monitor.ports import PollResult, SourceFailure
+from monitor.ports import PollResult, SourceFailure, SourceGauges
 from monitor.sources.tape import TapeReader
 
 
@@ -70,6 +70,21 @@ class TapeSource:
             return PollResult(failures=[failure])
         self.exhausted = self._done and not any(self._queues.values()) and not self._lookahead
         return PollResult(observations=observations)
+
+    def refresh_offhours(self, now: datetime) -> PollResult:
+        """Nothing to refresh: a tape carries its own FX rates."""
+        return PollResult()
+
+    def refresh_ranking(self, now: datetime) -> PollResult:
+        """Nothing to refresh: a tape carries its own ranking cutoffs."""
+        return PollResult()
+
+    def verify_symbols(self, now: datetime) -> None:
+        """A tape row of an unknown symbol is an input error at its line, when read."""
+
+    def gauges(self) -> SourceGauges:
+        """No second source to compare with."""
+        return SourceGauges()
 
     def _stepped(self, symbols: Sequence[str]) -> list[Observation]:
         wanted = set(symbols)

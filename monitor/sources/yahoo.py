@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -29,7 +28,8 @@ from yfinance.exceptions import (
 )
 
 from monitor.core.money import to_decimal
-from monitor.errors import SourceError
+from monitor.core.quote import Quote
+from monitor.errors import SourceError, bad_data
 
 SOURCE = "yahoo"
 # Yahoo's currency instruments trade in London time (recorded EURUSD=X chart meta).
@@ -88,20 +88,8 @@ def reset_yfinance_state() -> None:
     yf_cache._CookieCacheManager._Cookie_cache = None
 
 
-@dataclass(frozen=True, slots=True)
-class ChartQuote:
-    """The chart metadata of one instrument: the last price and the quote's own time."""
-
-    symbol: str
-    price: Decimal
-    currency: str
-    time: datetime
-    exchange_tz: str
-    day_high: Decimal | None = None
-    exchange: str = ""
-    # current regular session as Yahoo reports it (None when the payload lacks it)
-    session_start: datetime | None = None
-    session_end: datetime | None = None
+# what the chart endpoint yields: the source-neutral quote of the core
+ChartQuote = Quote
 
 
 def not_found_hint(symbol: str) -> str:
@@ -208,16 +196,9 @@ def _time(value: object) -> datetime | None:
 
 def quote_from_meta(symbol: str, meta: dict[str, Any]) -> ChartQuote:
     """Build a ``ChartQuote`` from chart metadata, or raise ``SourceError(kind="bad_data")``."""
-
-    def bad(what: str) -> SourceError:
-        return SourceError(
-            f"Yahoo quote rejected: {what}",
-            symbol,
-            "the quote is skipped for this poll",
-            source=SOURCE,
-            kind="bad_data",
-        )
-
+    bad = bad_data(
+        "Yahoo quote rejected", symbol, "the quote is skipped for this poll", source=SOURCE
+    )
     price = _decimal_or_none(meta.get("regularMarketPrice"))
     if price is None:
         raise bad("regularMarketPrice is missing or NaN")

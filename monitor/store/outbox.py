@@ -75,6 +75,15 @@ class OutboxQueries:
             out[(str(sink), "attempts")] = out.get((str(sink), "attempts"), 0) + int(attempts)
         return out
 
+    def outbox_pending_sinks(self) -> set[str]:
+        """The sinks that have rows waiting."""
+        return {
+            str(r[0])
+            for r in self.conn.execute(
+                "SELECT DISTINCT sink_id FROM outbox WHERE status = 'pending'"
+            )
+        }
+
     def outbox_counts(self) -> dict[str, int]:
         counts = {"pending": 0, "delivered": 0, "dead": 0}
         for status, n in self.conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status"):

@@ -16,8 +16,8 @@ from typing import Any
 import requests
 
 from monitor.errors import ConfigError, DeliveryError
+from monitor.notify.message import Message
 from monitor.notify.secrets import Redactor, redact_url
-from monitor.notify.templates import Message
 from monitor.settings import SinkConfig
 
 

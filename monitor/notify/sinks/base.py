@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import requests
 
 from monitor.errors import DeliveryError
 from monitor.notify.http import HttpAnswer, HttpRequest, classify_status, post
+from monitor.notify.message import Message
 from monitor.notify.secrets import Redactor, redact_url
-from monitor.notify.templates import Message
 from monitor.settings import SinkConfig
-
-
-class Sink(Protocol):
-    """One configured destination."""
-
-    config: SinkConfig
-
-    @property
-    def where(self) -> str:
-        """The sink as shown in errors: id and URL with secrets masked."""
-        ...
-
-    def deliver(self, message: Message, session: requests.Session, now: float) -> str:
-        """Send ``message``; return a short success note or raise ``DeliveryError``."""
-        ...
 
 
 class HttpSink:
@@ -56,7 +39,11 @@ class HttpSink:
             session, request, timeout=self.config.timeout, where=self.where, redact=self.redact
         )
         classify_status(
-            answer, where=self.where, redact=self.redact, retry_after=self.retry_after(answer)
+            answer,
+            where=self.where,
+            redact=self.redact,
+            now=now,
+            retry_after=self.retry_after(answer),
         )
         self.check(answer)
         return f"HTTP {answer.status}"

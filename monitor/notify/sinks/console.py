@@ -8,7 +8,7 @@ from typing import TextIO
 import requests
 
 from monitor.errors import DeliveryError
-from monitor.notify.templates import Message
+from monitor.notify.message import Message
 from monitor.settings import SinkConfig
 
 

@@ -13,8 +13,8 @@ import hmac
 from urllib.parse import quote_plus
 
 from monitor.notify.http import HttpAnswer, HttpRequest, json_body
+from monitor.notify.message import Message
 from monitor.notify.sinks.base import HttpSink
-from monitor.notify.templates import Message
 
 RATE_LIMITED = 130101  # more than 20 messages a minute
 TRANSIENT_CODES = {RATE_LIMITED, -1}

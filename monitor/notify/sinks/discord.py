@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from monitor.notify.http import HttpAnswer, HttpRequest, json_body
+from monitor.notify.message import Message
 from monitor.notify.sinks.base import HttpSink, truncate
-from monitor.notify.templates import Message
 
 COLOURS = {"crossed_above": 0x2EB67D, "crossed_below": 0xE01E5A, "touched_above": 0xECB22E}
 

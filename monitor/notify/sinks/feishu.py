@@ -12,8 +12,8 @@ import hmac
 from typing import Any
 
 from monitor.notify.http import HttpAnswer, HttpRequest, json_body
+from monitor.notify.message import Message
 from monitor.notify.sinks.base import HttpSink
-from monitor.notify.templates import Message
 
 # frequency limits: retry later; everything else in the body is a configuration problem
 TRANSIENT_CODES = {11232, 9499}

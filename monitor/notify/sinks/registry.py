@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from monitor.errors import ConfigError
 from monitor.notify.secrets import Redactor, resolve_secret, secret_fragments
 from monitor.notify.sinks.apprise_sink import AppriseSink
-from monitor.notify.sinks.base import HttpSink, Sink
+from monitor.notify.sinks.base import HttpSink
 from monitor.notify.sinks.console import ConsoleSink
 from monitor.notify.sinks.dingtalk import DingTalkSink
 from monitor.notify.sinks.discord import DiscordSink
@@ -18,6 +18,7 @@ from monitor.notify.sinks.slack import SlackSink
 from monitor.notify.sinks.teams import TeamsSink
 from monitor.notify.sinks.webhook import WebhookSink
 from monitor.notify.sinks.wecom import WeComSink
+from monitor.ports import Sink
 from monitor.settings import Settings, SinkConfig
 
 HTTP_SINKS: dict[str, type[HttpSink]] = {

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from monitor.notify.http import HttpAnswer, HttpRequest, json_body
+from monitor.notify.message import Message
 from monitor.notify.sinks.base import HttpSink, truncate
-from monitor.notify.templates import Message
 
 MAX_BLOCKS = 50
 MAX_TEXT = 3000

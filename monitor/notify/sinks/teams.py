@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from monitor.notify.http import HttpRequest, json_body
+from monitor.notify.message import Message
 from monitor.notify.sinks.base import HttpSink
-from monitor.notify.templates import Message
 
 
 def adaptive_card(message: Message) -> dict[str, Any]:

@@ -15,9 +15,9 @@ from typing import Any
 
 from monitor.errors import ConfigError
 from monitor.notify.http import HttpRequest, json_body
+from monitor.notify.message import Message
 from monitor.notify.secrets import Redactor
 from monitor.notify.sinks.base import HttpSink
-from monitor.notify.templates import Message
 from monitor.settings import SinkConfig
 
 SECRET_PREFIX = "whsec_"

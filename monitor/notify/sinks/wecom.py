@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from monitor.notify.http import HttpAnswer, HttpRequest, json_body
+from monitor.notify.message import Message
 from monitor.notify.sinks.base import HttpSink, truncate_bytes
-from monitor.notify.templates import Message
 
 MAX_BYTES = 4096
 RATE_LIMITED = 45009  # more than 20 messages a minute

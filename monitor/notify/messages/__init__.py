@@ -1,0 +1,1 @@
+"""Message texts per language: ``en``, ``zh``, and what they share (``common``)."""
