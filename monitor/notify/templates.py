@@ -7,6 +7,7 @@ facts and a footer with the quote time. The machine-readable ``data`` goes to ge
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -196,15 +197,4 @@ def message_for_row(
         message = make_event_message(
             event, language, name_zh=names.get(event.symbol, ""), superseded_by=superseded_by
         )
-    return Message(
-        id=message.id,
-        kind=message.kind,
-        title=message.title,
-        text=message.text,
-        footer=message.footer,
-        facts=message.facts,
-        lines=message.lines,
-        data=dict(payload),
-        time=message.time,
-        language=language,
-    )
+    return replace(message, data=dict(payload), language=language)

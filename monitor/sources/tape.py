@@ -259,7 +259,7 @@ class TapeReader:
             )
         raise self._err(
             line, pos + 1, f"{name} is not a number: {cell!r}", "write a plain decimal number"
-        )
+        ) from None
 
     def _positive(
         self, cell: str, line: int, pos: int, name: str, cache: dict[str, Decimal] | None = None

@@ -4,26 +4,20 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from fakes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = (ROOT / "config" / "mcap-monitor.toml").read_text(encoding="utf-8")
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def offline_config(tmp_path: Path) -> Path:
-    dead = f"http://127.0.0.1:{closed_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     text = CONFIG + (
         f'\n[source]\nyahoo_base_url = "{dead}"\ncache_dir = "{tmp_path / "yf"}"\n'
         f'\n[fx]\necb_base_url = "{dead}"\n'

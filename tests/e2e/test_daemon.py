@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 import requests
-
-from tests.e2e.test_daemon_support import (
-    NotifyListener,
-    WebhookReceiver,
+from e2e.daemon_support import (
+    accepted_ids,
     expected_message_ids,
+    rejected,
     running,
-    wait_until,
+    webhook_receiver,
     write_config,
 )
+from fakes import NotifyListener, Receiver, wait_until
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -33,14 +33,14 @@ def notify() -> Iterator[NotifyListener]:
 
 
 @pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    hook = WebhookReceiver()
+def receiver() -> Iterator[Receiver]:
+    hook = webhook_receiver()
     yield hook
     hook.close()
 
 
 def test_tape_mode_sends_ready_and_watchdog_delivers_every_event_once_and_stops_on_sigterm(
-    tmp_path: Path, notify: NotifyListener, receiver: WebhookReceiver
+    tmp_path: Path, notify: NotifyListener, receiver: Receiver
 ) -> None:
     config = write_config(
         tmp_path / "cfg.toml", state_dir=tmp_path / "state", webhook_url=receiver.url
@@ -51,8 +51,8 @@ def test_tape_mode_sends_ready_and_watchdog_delivers_every_event_once_and_stops_
         assert wait_until(lambda: notify.seen("READY=1"), 15), daemon.log_path.read_text()
         assert wait_until(lambda: notify.seen("WATCHDOG=1"), 15)
         assert any(f.startswith("STATUS=1810.HK") for f in notify.fields())
-        assert wait_until(lambda: set(receiver.received) >= expected, 60), (
-            expected - set(receiver.received),
+        assert wait_until(lambda: set(accepted_ids(receiver)) >= expected, 60), (
+            expected - set(accepted_ids(receiver)),
             daemon.log_path.read_text()[-3000:],
         )
         health = requests.get(daemon.health_url() + "/healthz", timeout=5)
@@ -62,12 +62,12 @@ def test_tape_mode_sends_ready_and_watchdog_delivers_every_event_once_and_stops_
     assert code == 0
     assert took < 10
     assert notify.seen("STOPPING=1")
-    assert receiver.bad_signatures == 0
-    assert receiver.counts() == {mid: 1 for mid in expected}
+    assert rejected(receiver) == []
+    assert accepted_ids(receiver) == {mid: 1 for mid in expected}
 
 
 def test_sigkill_and_restart_loses_nothing_and_delivers_nothing_twice(
-    tmp_path: Path, notify: NotifyListener, receiver: WebhookReceiver
+    tmp_path: Path, notify: NotifyListener, receiver: Receiver
 ) -> None:
     config = write_config(
         tmp_path / "cfg.toml",
@@ -77,27 +77,29 @@ def test_sigkill_and_restart_loses_nothing_and_delivers_nothing_twice(
     )
     expected = expected_message_ids(config)
     with running(config, tmp_path / "first.log", notify) as first:
-        assert wait_until(lambda: len(set(receiver.received)) >= 2, 60), first.log_path.read_text()
+        assert wait_until(lambda: len(set(accepted_ids(receiver))) >= 2, 60), (
+            first.log_path.read_text()
+        )
         first.signal(signal.SIGKILL)
         first.proc.wait(timeout=10)
-    got_before = set(receiver.received)
+    got_before = set(accepted_ids(receiver))
     assert got_before < expected, "killed too late to test anything"
     with running(config, tmp_path / "second.log", notify) as second:
-        assert wait_until(lambda: set(receiver.received) >= expected, 90), (
-            expected - set(receiver.received),
+        assert wait_until(lambda: set(accepted_ids(receiver)) >= expected, 90), (
+            expected - set(accepted_ids(receiver)),
             second.log_path.read_text()[-3000:],
         )
         code, _ = second.stop()
     assert code == 0
-    assert set(receiver.received) == expected
+    assert set(accepted_ids(receiver)) == expected
     # A kill between the receiver's 2xx and the db update may repeat a delivery; it then
     # carries the same webhook-id, so the receiver sees each event exactly once.
-    duplicates = {mid: n for mid, n in receiver.counts().items() if n > 1}
+    duplicates = {mid: n for mid, n in accepted_ids(receiver).items() if n > 1}
     assert len(duplicates) <= 1, duplicates
 
 
 def test_sighup_with_a_broken_config_keeps_running_on_the_old_one(
-    tmp_path: Path, notify: NotifyListener, receiver: WebhookReceiver
+    tmp_path: Path, notify: NotifyListener, receiver: Receiver
 ) -> None:
     config = write_config(
         tmp_path / "cfg.toml", state_dir=tmp_path / "state", webhook_url=receiver.url
@@ -149,7 +151,7 @@ def _mdwe_available() -> bool:
 
 @pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_MDWE is Linux-only")
 def test_the_daemon_runs_under_memory_deny_write_execute(
-    tmp_path: Path, notify: NotifyListener, receiver: WebhookReceiver
+    tmp_path: Path, notify: NotifyListener, receiver: Receiver
 ) -> None:
     """What MemoryDenyWriteExecute=yes enforces, via prctl(PR_SET_MDWE) (Linux >= 6.3)."""
     if not _mdwe_available():
@@ -166,7 +168,7 @@ def test_the_daemon_runs_under_memory_deny_write_execute(
     )
     with running(config, tmp_path / "daemon.log", notify, prelude=prelude) as daemon:
         assert wait_until(lambda: notify.seen("READY=1"), 20), daemon.log_path.read_text()
-        assert wait_until(lambda: set(receiver.received) >= expected, 60)
+        assert wait_until(lambda: set(accepted_ids(receiver)) >= expected, 60)
         code, _ = daemon.stop()
     assert code == 0
     time.sleep(0)

@@ -7,27 +7,20 @@ import json
 import re
 import sqlite3
 import subprocess
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-import standardwebhooks
 from conftest import run_cli
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the receivers
-from notify_receivers import (
+from delivery_setup import (
     CROSSING_PRICES,
     CROSSINGS,
-    Received,
-    Receiver,
-    Reply,
-    free_port,
     sink_toml,
+    verify_signatures,
     whsec,
     write_config,
     write_tape,
 )
+from fakes import Received, Receiver, Reply, free_port
 
 BUNDLED = Path(__file__).resolve().parents[2] / "monitor" / "data"
 
@@ -43,12 +36,6 @@ def replay_notify(
 ) -> subprocess.CompletedProcess[str]:
     """``mcap-monitor replay TAPE --notify --state-db DB --config CONFIG``."""
     return cli(cwd, "replay", str(tape), "--notify", "--state-db", str(db), "--config", str(config))
-
-
-def verify_all(secret: str, requests: Sequence[Received]) -> None:
-    hook = standardwebhooks.Webhook(secret)
-    for got in requests:
-        hook.verify(got.body, got.headers)
 
 
 def pending(db: Path) -> int:
@@ -68,7 +55,7 @@ def test_replay_notify_delivers_every_event_signed_despite_500s(tmp_path: Path) 
         done = replay_notify(tmp_path, tape, db, config)
         assert done.returncode == 0, done.stderr
         assert "6 delivered, 0 pending, 0 dead" in done.stderr
-        verify_all(secret, receiver.requests)
+        verify_signatures(secret, receiver.requests)
         ids = {r.header("webhook-id") for r in receiver.requests}
         ok_ids = [r.header("webhook-id") for r in receiver.answered(200)]
         assert len(ids) == CROSSINGS == len(ok_ids) == len(set(ok_ids))
@@ -103,7 +90,7 @@ def test_each_first_attempt_failing_is_retried_with_the_same_webhook_id(tmp_path
         done = replay_notify(tmp_path, tape, db, config)
         assert done.returncode == 0, done.stderr
         assert len(receiver.requests) == 2 * CROSSINGS
-        verify_all(secret, receiver.requests)
+        verify_signatures(secret, receiver.requests)
         order = [r.header("webhook-id") for r in receiver.requests]
         assert order[0::2] == order[1::2]  # in order: each retried before the next is sent
         assert len(set(order)) == CROSSINGS
@@ -119,7 +106,7 @@ def test_bundled_tape_with_a_webhook_sink(tmp_path: Path) -> None:
         db = tmp_path / "state.db"
         done = cli(tmp_path, "replay", "--notify", "--state-db", str(db), "--config", str(config))
         assert done.returncode == 0, done.stderr
-        verify_all(secret, receiver.requests)
+        verify_signatures(secret, receiver.requests)
         with sqlite3.connect(db) as conn:
             rows = conn.execute("SELECT message_id, status FROM outbox").fetchall()
             events = conn.execute("SELECT kind FROM events").fetchall()

@@ -14,23 +14,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import standardwebhooks
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the receivers
-from notify_receivers import (
+from delivery_setup import (
     CROSSING_PRICES,
     CROSSINGS,
-    HANG,
-    Received,
-    Receiver,
-    Reply,
     sink_toml,
+    verify_signatures,
     whsec,
     write_config,
     write_tape,
 )
-
-DEADLINE = 60.0
+from fakes import DEADLINE, HANG, Received, Receiver, Reply
 
 
 def start(cwd: Path, *args: str) -> subprocess.Popen[str]:
@@ -63,10 +56,7 @@ def statuses(db: Path) -> dict[str, int]:
 
 
 def check_received_exactly_once_per_id(secret: str, receiver: Receiver, db: Path) -> None:
-    hook = standardwebhooks.Webhook(secret)
-    for got in receiver.requests:
-        if got.status:
-            hook.verify(got.body, got.headers)
+    verify_signatures(secret, [got for got in receiver.requests if got.status])
     with sqlite3.connect(db) as conn:
         ids = {r[0] for r in conn.execute("SELECT message_id FROM outbox")}
     assert len(ids) == CROSSINGS

@@ -7,15 +7,8 @@ import sys
 from pathlib import Path
 
 from conftest import run_cli
-from notify_receivers import (
-    CROSSING_PRICES,
-    CROSSINGS,
-    Receiver,
-    sink_toml,
-    whsec,
-    write_config,
-    write_tape,
-)
+from delivery_setup import CROSSING_PRICES, CROSSINGS, sink_toml, whsec, write_config, write_tape
+from fakes import Receiver
 
 from monitor.notify.dblock import DeliveryLock
 

@@ -14,16 +14,16 @@ from pathlib import Path
 
 import pytest
 import requests
+from fakes import FakeClock, Receiver, Reply, free_port
 from structlog.testing import capture_logs
 
+from monitor import bootstrap
 from monitor.errors import ConfigError, DeliveryError
-from monitor.notify import OutboxDispatcher
 from monitor.notify.secrets import Redactor
 from monitor.notify.sinks.registry import build_sink
 from monitor.notify.templates import make_test_message
 from monitor.settings import Settings, SinkConfig
 from monitor.store import Store
-from tests.notify_receivers import Receiver, Reply, free_port
 
 pytest.importorskip("apprise")
 
@@ -126,14 +126,10 @@ def test_through_the_outbox_500_then_200_delivers_once_and_never_stores_a_secret
         with store.transaction():
             store.enqueue("dig_1", "other", "digest", payload, T0.timestamp())
 
-        class Clock:
-            def now(self) -> datetime:
-                return T0
-
         with (
             capture_logs() as logs,
-            OutboxDispatcher(
-                settings, store, requests.Session(), Clock(), pass_timeout=None
+            bootstrap.dispatcher(
+                settings, store, requests.Session(), FakeClock(T0), pass_timeout=None
             ) as dispatcher,
         ):
             first = dispatcher.deliver_due(T0.timestamp())

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import requests
+from fakes import free_port
 from pytest_httpserver import HTTPServer
 
 from monitor.errors import SourceError
@@ -56,10 +56,7 @@ def test_garbage_is_bad_data(httpserver: HTTPServer) -> None:
 
 @pytest.mark.timeout(20)
 def test_closed_port_is_a_network_error() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    ecb = EcbSource(requests.Session(), f"http://127.0.0.1:{port}", timeout=3)
+    ecb = EcbSource(requests.Session(), f"http://127.0.0.1:{free_port()}", timeout=3)
     with pytest.raises(SourceError) as info:
         ecb.rate("HKD", "CNY", NOW)
     assert info.value.kind == "network"

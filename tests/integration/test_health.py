@@ -5,49 +5,19 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import requests
+from fakes import FakeClock, FakeDispatcher, FakeSource, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.core.valuation import Observation
+from monitor import bootstrap
 from monitor.daemon import Daemon
 from monitor.daemon.health import parse_listen
 from monitor.errors import ConfigError
-from monitor.ports import DeliveryStats, PollResult, SourceFailure
 from monitor.settings import Settings
 from monitor.store import Store
-
-
-class ScriptedSource:
-    """Returns the next scripted outcome per poll: "ok", "fail" or "stale"."""
-
-    def __init__(self, script: Sequence[str]) -> None:
-        self.script = list(script)
-
-    def poll(self, symbols: Sequence[str], now: datetime) -> PollResult:
-        step = self.script.pop(0) if self.script else "ok"
-        if step == "fail":
-            return PollResult(
-                failures=[
-                    SourceFailure("yahoo", s, "network", "could not reach Yahoo") for s in symbols
-                ]
-            )
-        if step == "stale":
-            return PollResult(stale=list(symbols))
-        return PollResult(observations=[Observation(now, s, Decimal(45), "HKD") for s in symbols])
-
-
-class NoDispatch:
-    def deliver_due(self, now: float) -> DeliveryStats:
-        return DeliveryStats()
-
-
-class TickingClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 @pytest.fixture
@@ -63,14 +33,14 @@ def daemon_factory(tmp_path: Path) -> Iterator[object]:
             daemon={"poll_interval": 3600, "jitter": 0},
         )
         db = tmp_path / f"state{len(made)}.db"
-        d = Daemon(
+        d = bootstrap.build_daemon(
             settings,
             Store.open(db),
             Store.open(db),
-            clock=TickingClock(),
+            clock=FakeClock(datetime.now(UTC)).run(),
             session=requests.Session(),
-            source=ScriptedSource(script),
-            dispatcher=NoDispatch(),
+            source=FakeSource(45, script=script),
+            dispatcher=FakeDispatcher(),
         )
         made.append(d)
         return d
@@ -87,13 +57,11 @@ def _url(daemon: Daemon, path: str) -> str:
 
 
 def _wait_polled(daemon: Daemon) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    def polled() -> bool:
         _, body = daemon.health.snapshot(time.time())
-        if body["symbols"]["1810.HK"]["last_attempt"] and body["scheduler_heartbeat"]:
-            return
-        time.sleep(0.02)
-    raise AssertionError("no poll")
+        return bool(body["symbols"]["1810.HK"]["last_attempt"] and body["scheduler_heartbeat"])
+
+    assert wait_until(polled, 10), "no poll"
 
 
 def test_healthz_is_200_with_details_when_the_source_answers(daemon_factory: object) -> None:

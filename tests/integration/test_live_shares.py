@@ -29,6 +29,7 @@ from yahoo_fake import (
     isolate_yfinance,
 )
 
+from monitor import bootstrap
 from monitor.core.valuation import SharesCount
 from monitor.settings import Settings
 from monitor.sources.live import LiveSource
@@ -85,7 +86,7 @@ def make_live(
         fx={"secondary": "none"},
         ranking={"enabled": False},
     )  # fmt: skip
-    return LiveSource(
+    return bootstrap.live_source(
         settings, yahoo_session=fake, state_dir=tmp_path, check_shares=check_shares, timeout=5
     )
 

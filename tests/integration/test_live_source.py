@@ -18,6 +18,7 @@ from pytest_httpserver import HTTPServer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the shared fake
 from yahoo_fake import CHART, FakeYahooSession, Reply, chart_body, isolate_yfinance
 
+from monitor import bootstrap
 from monitor.service import Engine
 from monitor.settings import Settings
 from monitor.sources.live import LiveSource
@@ -79,7 +80,7 @@ def make_settings(server: HTTPServer, **fx: Any) -> Settings:
 
 
 def make_live(server: HTTPServer, fake: FakeYahooSession, tmp_path: Path, **fx: Any) -> LiveSource:
-    return LiveSource(
+    return bootstrap.live_source(
         make_settings(server, **fx), session=requests.Session(), yahoo_session=fake,
         state_dir=tmp_path, check_shares=False,
     )  # fmt: skip
@@ -294,14 +295,14 @@ def test_without_the_export_the_universe_is_valued_in_usd_through_yahoo_and_the_
     settings = settings.model_copy(
         update={"ranking": settings.ranking.model_copy(update={"universe": universe})}
     )
-    live = LiveSource(
+    live = bootstrap.live_source(
         settings, session=requests.Session(), yahoo_session=healthy_fake(),
         universe_session=companies, state_dir=tmp_path, check_shares=False,
     )  # fmt: skip
     result = live.refresh_ranking(NOW)
     assert [f.source for f in result.failures] == ["ranking"]  # the export, not the universe
-    assert live._companies is not None
-    listed, source, _ = live._companies
+    assert live.ranking.companies is not None
+    listed, source, _ = live.ranking.companies
     assert source == "yahoo universe"
     caps = {c.symbol: c.cap_usd for c in listed}
     # ECB 2025-05-09: EUR/USD 1.1252, EUR/GBP 0.8477

@@ -4,43 +4,26 @@ for each other."""
 
 from __future__ import annotations
 
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
 import structlog
+from delivery_setup import CROSSING_PRICES, CROSSINGS, sink_toml, write_config, write_tape
+from fakes import HANG, FakeClock, Receiver, Reply, free_port
 from structlog.testing import capture_logs
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the receivers
-from notify_receivers import (
-    CROSSING_PRICES,
-    CROSSINGS,
-    HANG,
-    Receiver,
-    Reply,
-    free_port,
-    sink_toml,
-    write_config,
-    write_tape,
-)
-
-from monitor.notify import Backoff, OutboxDispatcher, SystemClock
+from monitor import bootstrap
+from monitor.clock import SystemClock
+from monitor.notify.backoff import Backoff
+from monitor.notify.outbox import OutboxDispatcher
 from monitor.service import Engine
 from monitor.settings import Settings, load_settings
 from monitor.sources.tape import TapeReader
 from monitor.store import Store
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC).timestamp()
-
-
-class FakeClock:
-    def __init__(self, now: float) -> None:
-        self.t = now
-
-    def now(self) -> datetime:
-        return datetime.fromtimestamp(self.t, UTC)
 
 
 def setup(
@@ -57,7 +40,7 @@ def dispatcher(
 ) -> OutboxDispatcher:
     kw.setdefault("backoff", Backoff((10.0, 60.0), jitter=0.0))
     kw.setdefault("pass_timeout", None)
-    return OutboxDispatcher(settings, store, requests.Session(), clock, **kw)  # type: ignore[arg-type]
+    return bootstrap.dispatcher(settings, store, requests.Session(), clock, **kw)  # type: ignore[arg-type]
 
 
 def test_500_then_success_follows_the_backoff(tmp_path: Path) -> None:
@@ -65,14 +48,14 @@ def test_500_then_success_follows_the_backoff(tmp_path: Path) -> None:
         settings, store = setup(tmp_path, sink_toml("hook", "webhook", url=rx.url), (35.0, 41.0))
         clock = FakeClock(T0)
         with dispatcher(settings, store, clock) as d:
-            stats = d.deliver_due(clock.t)
+            stats = d.deliver_due(clock.timestamp())
             assert (stats.failed, stats.pending) == (1, 1)
             (row,) = store.outbox_list()
             assert row.next_attempt_at == T0 + 10 and "HTTP 500: oops" in (row.last_error or "")
             assert d.deliver_due(T0 + 9).delivered == 0  # not due yet
             assert len(rx.requests) == 1
-            clock.t = T0 + 10
-            stats = d.deliver_due(clock.t)
+            clock.advance(10)  # T0 + 10
+            stats = d.deliver_due(clock.timestamp())
             assert (stats.delivered, stats.pending) == (1, 0)
         ids = {r.header("webhook-id") for r in rx.requests}
         assert len(ids) == 1
@@ -122,8 +105,8 @@ def test_max_age_turns_a_failing_delivery_dead_with_the_reason(tmp_path: Path) -
         d.deliver_due(T0)
         (row,) = store.outbox_list()
         assert row.next_attempt_at == T0 + 10
-        clock.t = T0 + 100
-        stats = d.deliver_due(clock.t)
+        clock.advance(100)  # T0 + 100
+        stats = d.deliver_due(clock.timestamp())
         assert stats.dead == 1 and stats.pending == 0
     (row,) = store.outbox_list()
     assert row.status == "dead" and row.last_error is not None
@@ -133,9 +116,9 @@ def test_max_age_turns_a_failing_delivery_dead_with_the_reason(tmp_path: Path) -
     with Receiver([Reply(200)]) as rx:
         moved = write_config(tmp_path / "c2.toml", sink_toml("hook", "webhook", url=rx.url))
         settings2, _ = load_settings(moved)
-        clock.t = T0 + 200
+        clock.advance(100)  # T0 + 200
         with dispatcher(settings2, store, clock, max_age=100.0) as d:
-            assert d.deliver_due(clock.t).delivered == 1
+            assert d.deliver_due(clock.timestamp()).delivered == 1
 
 
 def test_a_hanging_sink_does_not_delay_a_healthy_one(tmp_path: Path) -> None:
@@ -192,7 +175,7 @@ def test_quiet_hours_hold_then_deliver_in_order_marking_superseded(tmp_path: Pat
             end = datetime(2025, 3, 1, 13, 0, tzinfo=UTC).timestamp()
             assert [r.next_attempt_at for r in store.outbox_list()] == [end, end]
             assert d.next_due() == end and d.next_retry() is None
-            clock.t = end
+            clock.advance(end - T0)
             assert d.deliver_due(end).delivered == 2
         first, second = (r.json()["data"] for r in rx.requests)
         assert first["kind"] == "crossed_above" and second["kind"] == "crossed_below"
@@ -237,11 +220,10 @@ def test_logs_use_stable_names_and_never_carry_the_secret_url(tmp_path: Path) ->
 
 
 def test_the_daemon_composition_root_builds_this_dispatcher(tmp_path: Path) -> None:
-    from monitor.daemon.compose import build_dispatcher
-
     settings, store = setup(tmp_path, sink_toml("console", "console"), (35.0, 41.0))
     with requests.Session() as session:
-        built = build_dispatcher(settings, store, session, SystemClock())
+        wiring = bootstrap.DaemonWiring(session, SystemClock(), None, store)
+        built = wiring.dispatcher(settings)
         assert isinstance(built, OutboxDispatcher)
         try:
             assert built.deliver_due(time.time()).delivered == 1

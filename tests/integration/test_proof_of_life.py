@@ -10,31 +10,27 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+from conftest import BUNDLED_TAPE, REPO
+from delivery_setup import whsec
+from fakes import HANG, FakeClock, FakeSource, Received, Receiver, Reply, at, free_port, wait_until
 from structlog.testing import capture_logs
 
-from monitor.core.valuation import Observation
+from monitor import bootstrap
 from monitor.daemon import Daemon
-from monitor.ports import PollResult, SourceFailure
 from monitor.settings import Settings
 from monitor.store import Store
-from tests.conftest import BUNDLED_TAPE, REPO
-from tests.notify_receivers import Received, Receiver, free_port, whsec
 
 pytestmark = pytest.mark.timeout(120)
 
-HKT = ZoneInfo("Asia/Hong_Kong")
 DEADLINE = 30.0
 SHARES = 25_105_000_000
 # the path authenticates the ping (healthchecks-style): a secret that must never be logged
@@ -42,92 +38,9 @@ MONITOR = (sys.executable, "-m", "monitor")
 PING_TOKEN = "0b7c5e1a-9f3d-4c2b-8e6a-5d4c3b2a1f0e"
 
 
-def at(day: str, hhmm: str) -> datetime:
-    return datetime.fromisoformat(f"{day}T{hhmm}:00").replace(tzinfo=HKT)
-
-
-class FakeClock:
-    def __init__(self, when: datetime) -> None:
-        self.when = when
-
-    def now(self) -> datetime:
-        return self.when
-
-
-class PriceSource:
-    """Answers each poll with one quote per symbol at ``price`` (or fails, or finds nothing)."""
-
-    def __init__(self, price: float | str = 40) -> None:
-        self.price = Decimal(str(price))
-        self.mode = "ok"  # "ok", "raise" or "empty" (every symbol failed, nothing raised)
-        self.calls: list[datetime] = []
-
-    def poll(self, symbols: Sequence[str], now: datetime) -> PollResult:
-        self.calls.append(now)
-        if self.mode == "raise":
-            raise RuntimeError("source exploded")
-        if self.mode == "empty":
-            return PollResult(
-                failures=[
-                    SourceFailure("yahoo", s, "network", "connection refused") for s in symbols
-                ]
-            )
-        return PollResult(
-            observations=[Observation(now, s, self.price, "HKD", source="yahoo") for s in symbols]
-        )
-
-
-class PingServer:
-    """A dead-man's-switch endpoint: records each GET; may answer ``status`` or hang."""
-
-    def __init__(self, status: int = 200, hang: bool = False) -> None:
-        self.status = status
-        self.hang = hang
-        self.paths: list[str] = []
-        self.release = threading.Event()
-        self._cond = threading.Condition()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                with server._cond:
-                    server.paths.append(self.path)
-                    server._cond.notify_all()
-                if server.hang:
-                    server.release.wait(DEADLINE)
-                    self.close_connection = True
-                    return
-                body = b"OK"
-                self.send_response(server.status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/ping/{PING_TOKEN}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def wait_for(self, count: int, timeout: float = DEADLINE) -> list[str]:
-        with self._cond:
-            if not self._cond.wait_for(lambda: len(self.paths) >= count, timeout):
-                raise AssertionError(f"ping server: {len(self.paths)} GETs, wanted {count}")
-            return list(self.paths)
-
-    def count(self) -> int:
-        with self._cond:
-            return len(self.paths)
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+def ping_receiver(status: int = 200, hang: bool = False) -> Receiver:
+    """A dead-man's-switch endpoint: records each request; answers ``status`` or hangs."""
+    return Receiver([HANG if hang else Reply(status, "OK")], path=f"/ping/{PING_TOKEN}")
 
 
 # -- composition ----------------------------------------------------------------------------
@@ -156,7 +69,7 @@ def webhook(sink_id: str, url: str, digest: bool) -> dict[str, Any]:
 class Harness:
     """Daemons on one db file, each built like ``run`` builds it, on a shared fake clock."""
 
-    def __init__(self, tmp_path: Path, settings: Settings, source: PriceSource) -> None:
+    def __init__(self, tmp_path: Path, settings: Settings, source: FakeSource) -> None:
         self.tmp_path = tmp_path
         self.settings = settings
         self.source = source
@@ -167,7 +80,7 @@ class Harness:
         """A fresh process: new connections, a new dispatcher, no memory but the db."""
         self.clock.when = when
         db = self.tmp_path / "state.db"
-        daemon = Daemon(
+        daemon = bootstrap.build_daemon(
             self.settings,
             Store.open(db),
             Store.open(db),
@@ -232,7 +145,7 @@ def outbox_digests(tmp_path: Path) -> list[tuple[str, str, str]]:
 def test_one_digest_per_digest_sink_after_each_close_with_close_change_and_positions(
     tmp_path: Path, receivers: dict[str, Receiver]
 ) -> None:
-    source = PriceSource(39)
+    source = FakeSource(quote_source="yahoo", price=39)
     harness = Harness(tmp_path, make_settings(tmp_path, digest_sinks(receivers)), source)
     try:
         daemon = harness.start(at("2025-02-07", "15:00"))
@@ -295,7 +208,7 @@ def digests_in(got: list[Received]) -> list[Received]:
 def test_no_digest_on_a_holiday_or_a_weekend(
     tmp_path: Path, receivers: dict[str, Receiver]
 ) -> None:
-    source = PriceSource(40.0)
+    source = FakeSource(quote_source="yahoo", price=40.0)
     harness = Harness(tmp_path, make_settings(tmp_path, digest_sinks(receivers)), source)
     try:
         daemon = harness.start(at("2025-04-17", "15:00"))
@@ -320,7 +233,7 @@ def test_no_digest_on_a_holiday_or_a_weekend(
 def test_a_restart_after_the_close_never_sends_the_digest_twice(
     tmp_path: Path, receivers: dict[str, Receiver]
 ) -> None:
-    source = PriceSource(41.0)
+    source = FakeSource(quote_source="yahoo", price=41.0)
     settings = make_settings(tmp_path, digest_sinks(receivers))
     harness = Harness(tmp_path, settings, source)
     try:
@@ -361,7 +274,7 @@ def test_a_restart_after_the_close_never_sends_the_digest_twice(
 def test_the_change_is_against_the_previous_close_even_across_a_restart(
     tmp_path: Path, receivers: dict[str, Receiver]
 ) -> None:
-    source = PriceSource(39)
+    source = FakeSource(quote_source="yahoo", price=39)
     harness = Harness(tmp_path, make_settings(tmp_path, digest_sinks(receivers)), source)
     try:
         friday = harness.start(at("2025-02-07", "15:00"))
@@ -384,13 +297,13 @@ def test_the_change_is_against_the_previous_close_even_across_a_restart(
 def test_a_symbol_not_quoted_that_day_is_not_reported_as_closing(
     tmp_path: Path, receivers: dict[str, Receiver]
 ) -> None:
-    source = PriceSource(39)
+    source = FakeSource(quote_source="yahoo", price=39)
     harness = Harness(tmp_path, make_settings(tmp_path, digest_sinks(receivers)), source)
     try:
         daemon = harness.start(at("2025-02-07", "15:00"))
         harness.poll_at(daemon, "2025-02-07", "16:05")
         receivers["desk"].wait_for(lambda got: len(digests_in(got)) >= 1)
-        source.mode = "empty"  # Monday: the source fails for the symbol all day
+        source.mode = "fail"  # Monday: the source fails for the symbol all day
         harness.poll_at(daemon, "2025-02-10", "10:00")
         harness.poll_at(daemon, "2025-02-10", "16:05")
     finally:
@@ -404,18 +317,18 @@ def test_a_symbol_not_quoted_that_day_is_not_reported_as_closing(
 
 # -- the heartbeat URL ----------------------------------------------------------------------
 @pytest.fixture
-def pings() -> Iterator[PingServer]:
-    server = PingServer()
+def pings() -> Iterator[Receiver]:
+    server = ping_receiver()
     yield server
     server.close()
 
 
 def heartbeat_daemon(
-    tmp_path: Path, source: PriceSource, url: str, timeout: float = 2.0, **daemon: object
+    tmp_path: Path, source: FakeSource, url: str, timeout: float = 2.0, **daemon: object
 ) -> tuple[Daemon, FakeClock]:
     clock = FakeClock(at("2025-02-10", "10:00"))
     db = tmp_path / "state.db"
-    d = Daemon(
+    d = bootstrap.build_daemon(
         make_settings(tmp_path, (), heartbeat_url=url, heartbeat_timeout=timeout, **daemon),
         Store.open(db),
         Store.open(db),
@@ -436,21 +349,22 @@ def ping_outcomes(daemon: Daemon) -> dict[str, float]:
 
 
 def test_a_get_reaches_the_heartbeat_url_after_each_successful_poll_only(
-    tmp_path: Path, pings: PingServer
+    tmp_path: Path, pings: Receiver
 ) -> None:
-    source = PriceSource()
+    source = FakeSource(quote_source="yahoo")
     daemon, clock = heartbeat_daemon(tmp_path, source, pings.url)
     try:
         with capture_logs() as logs:
             for n, hhmm in enumerate(("10:00", "10:01", "10:02"), start=1):
                 clock.when = at("2025-02-10", hhmm)
                 daemon.poll()
-                assert pings.wait_for(n) == [f"/ping/{PING_TOKEN}"] * n
+                got = pings.wait_for(n)
+                assert [(r.method, r.path) for r in got] == [("GET", f"/ping/{PING_TOKEN}")] * n
             source.mode = "raise"
             clock.when = at("2025-02-10", "10:03")
             with pytest.raises(RuntimeError):
                 daemon.poll()
-            source.mode = "empty"  # every symbol failed: not a successful poll
+            source.mode = "fail"  # every symbol failed: not a successful poll
             clock.when = at("2025-02-10", "10:04")
             daemon.poll()
             clock.when = at("2025-02-10", "12:30")  # lunch break: no poll, no ping
@@ -462,15 +376,15 @@ def test_a_get_reaches_the_heartbeat_url_after_each_successful_poll_only(
     finally:
         daemon.stop()
     assert len(source.calls) == 6
-    assert pings.count() == 4
+    assert len(pings.requests) == 4
     assert ping_outcomes(daemon) == {"ok": 4.0, "failed": 0.0}
     assert PING_TOKEN not in repr(logs)
 
 
 @pytest.mark.parametrize("status", [404, 500])
 def test_an_error_answer_is_counted_and_logged_without_the_url(tmp_path: Path, status: int) -> None:
-    server = PingServer(status=status)
-    source = PriceSource()
+    server = ping_receiver(status=status)
+    source = FakeSource(quote_source="yahoo")
     daemon, _ = heartbeat_daemon(tmp_path, source, server.url)
     try:
         with capture_logs() as logs:
@@ -486,7 +400,7 @@ def test_an_error_answer_is_counted_and_logged_without_the_url(tmp_path: Path, s
 
 
 def test_a_heartbeat_server_that_is_down_never_breaks_a_poll(tmp_path: Path) -> None:
-    source = PriceSource()
+    source = FakeSource(quote_source="yahoo")
     url = f"http://127.0.0.1:{free_port()}/ping/{PING_TOKEN}"
     daemon, clock = heartbeat_daemon(tmp_path, source, url, timeout=1.0)
     try:
@@ -516,8 +430,8 @@ def test_a_heartbeat_server_that_is_down_never_breaks_a_poll(tmp_path: Path) -> 
 def test_a_hanging_heartbeat_server_delays_a_poll_by_its_timeout_at_most(
     tmp_path: Path,
 ) -> None:
-    server = PingServer(hang=True)
-    source = PriceSource()
+    server = ping_receiver(hang=True)
+    source = FakeSource(quote_source="yahoo")
     daemon, _ = heartbeat_daemon(tmp_path, source, server.url, timeout=0.5)
     try:
         with capture_logs() as logs:
@@ -538,17 +452,14 @@ def test_a_hanging_heartbeat_server_delays_a_poll_by_its_timeout_at_most(
 def test_polling_goes_on_under_the_scheduler_while_the_heartbeat_server_hangs(
     tmp_path: Path,
 ) -> None:
-    server = PingServer(hang=True)
-    source = PriceSource()
+    server = ping_receiver(hang=True)
+    source = FakeSource(quote_source="yahoo")
     daemon, clock = heartbeat_daemon(tmp_path, source, server.url, timeout=0.2, poll_interval=0.1)
 
-    def tick() -> datetime:  # strictly increasing quote times inside Monday's session
-        return datetime.now(HKT).replace(year=2025, month=2, day=10, hour=10)
-
-    clock.now = tick  # type: ignore[method-assign]
+    clock.run()  # strictly increasing quote times inside Monday's session
     daemon.start()
     try:
-        assert wait_until(lambda: len(source.calls) >= 5 and server.count() >= 5, DEADLINE)
+        assert wait_until(lambda: len(source.calls) >= 5 and len(server.requests) >= 5, DEADLINE)
         failures = daemon.metrics.registry.get_sample_value(
             "mcap_job_failures_total", {"job": "poll"}
         )
@@ -564,7 +475,7 @@ def test_polling_goes_on_under_the_scheduler_while_the_heartbeat_server_hangs(
 
 
 def test_the_daemon_pings_in_tape_mode_and_never_logs_the_url_even_at_debug(
-    tmp_path: Path, pings: PingServer
+    tmp_path: Path, pings: Receiver
 ) -> None:
     """``mcap-monitor run`` as a subprocess, every log line at debug level checked."""
     state = tmp_path / "state"
@@ -621,12 +532,3 @@ heartbeat_timeout = 2
     assert '"poll_done"' in text  # debug lines were written
     assert PING_TOKEN not in text
     assert pings.url not in text
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()

@@ -2,70 +2,20 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+from fakes import FakeClock, FakeDispatcher, FakeSource, at, wait_until
 
-from monitor.core.valuation import Observation
+from monitor import bootstrap
 from monitor.daemon import Daemon
-from monitor.ports import DeliveryStats, PollResult
 from monitor.settings import Settings
 from monitor.store import Store
-
-HKT = ZoneInfo("Asia/Hong_Kong")
-
-
-class FakeClock:
-    def __init__(self, when: datetime) -> None:
-        self.when = when
-
-    def now(self) -> datetime:
-        return self.when
-
-
-class FakeSource:
-    """Answers every poll with one quote per symbol; counts calls and overlap."""
-
-    def __init__(self, delay: float = 0.0, fail: bool = False) -> None:
-        self.calls: list[tuple[tuple[str, ...], datetime]] = []
-        self.delay = delay
-        self.fail = fail
-        self.active = 0
-        self.max_active = 0
-        self._lock = threading.Lock()
-
-    def poll(self, symbols: Sequence[str], now: datetime) -> PollResult:
-        with self._lock:
-            self.active += 1
-            self.max_active = max(self.max_active, self.active)
-        try:
-            self.calls.append((tuple(symbols), now))
-            if self.delay:
-                time.sleep(self.delay)
-            if self.fail:
-                raise RuntimeError("source exploded")
-            return PollResult(
-                observations=[Observation(now, s, Decimal(40), "HKD") for s in symbols]
-            )
-        finally:
-            with self._lock:
-                self.active -= 1
-
-
-class FakeDispatcher:
-    def __init__(self) -> None:
-        self.passes = 0
-
-    def deliver_due(self, now: float) -> DeliveryStats:
-        self.passes += 1
-        return DeliveryStats()
 
 
 def settings(tmp_path: Path, **daemon: object) -> Settings:
@@ -91,7 +41,7 @@ def make(
     **daemon: object,
 ) -> tuple[Daemon, FakeClock]:
     clock = FakeClock(when)
-    d = Daemon(
+    d = bootstrap.build_daemon(
         settings(tmp_path, **daemon),
         *stores,
         clock=clock,
@@ -100,10 +50,6 @@ def make(
         dispatcher=FakeDispatcher(),
     )
     return d, clock
-
-
-def at(day: str, hhmm: str) -> datetime:
-    return datetime.fromisoformat(f"{day}T{hhmm}:00").replace(tzinfo=HKT)
 
 
 def test_no_quote_is_fetched_on_a_saturday_a_holiday_or_at_lunch(
@@ -143,20 +89,20 @@ def test_half_day_close_at_noon_is_polled_once_then_nothing(
     for hhmm in ("12:30", "13:30", "15:00"):
         clock.when = at("2025-01-28", hhmm)
         daemon.poll()
-    assert [c[1] for c in source.calls] == [at("2025-01-28", "11:30"), at("2025-01-28", "12:01")]
+    assert source.calls == [at("2025-01-28", "11:30"), at("2025-01-28", "12:01")]
     daemon.stop()
 
 
 def test_a_failing_poll_is_logged_and_counted_and_the_scheduler_keeps_going(
     tmp_path: Path, stores: tuple[Store, Store]
 ) -> None:
-    source = FakeSource(fail=True)
+    source = FakeSource(mode="raise")
     daemon, _ = make(
         tmp_path, stores, source, at("2025-02-10", "10:00"), poll_interval=0.1, jitter=0
     )
     daemon.start()
     try:
-        assert _wait(lambda: len(source.calls) >= 4, 15)
+        assert wait_until(lambda: len(source.calls) >= 4, 15)
         failures = daemon.metrics.registry.get_sample_value(
             "mcap_job_failures_total", {"job": "poll"}
         )
@@ -176,13 +122,10 @@ def test_a_slow_poll_never_overlaps_itself(tmp_path: Path, stores: tuple[Store, 
         tmp_path, stores, source, at("2025-02-10", "10:00"), poll_interval=0.05, jitter=0
     )
 
-    def tick() -> datetime:
-        return datetime.now(HKT).replace(year=2025, month=2, day=10, hour=10)
-
-    clock.now = tick  # type: ignore[method-assign]  # strictly increasing quote times
+    clock.run()  # strictly increasing quote times
     daemon.start()
     try:
-        assert _wait(lambda: len(source.calls) >= 3, 20)
+        assert wait_until(lambda: len(source.calls) >= 3, 20)
     finally:
         daemon.stop()
     assert source.max_active == 1
@@ -204,26 +147,16 @@ def test_the_dispatcher_is_woken_by_an_enqueue(tmp_path: Path, stores: tuple[Sto
     daemon.start()
     try:
         # The first poll records the baseline and enqueues the start-up summary.
-        assert _wait(lambda: dispatcher.passes >= 2, 10)
+        assert wait_until(lambda: dispatcher.passes >= 2, 10)
     finally:
         daemon.stop()
-
-
-def _wait(predicate: object, timeout: float) -> bool:
-    assert callable(predicate)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return bool(predicate())
 
 
 def test_source_cross_checks_reach_the_metrics(tmp_path: Path, stores: tuple[Store, Store]) -> None:
     source = FakeSource()
     # what LiveSource learns on a poll: SYNTHETIC gaps between FX sources and share counts
-    source.fx_disagreement = {"HKD/CNY": Decimal("0.05")}  # type: ignore[attr-defined]
-    source.shares_gap = {"1810.HK": Decimal("0.042")}  # type: ignore[attr-defined]
+    source.fx_disagreement = {"HKD/CNY": Decimal("0.05")}
+    source.shares_gap = {"1810.HK": Decimal("0.042")}
     daemon, _ = make(tmp_path, stores, source, at("2025-02-10", "10:00"))
     try:
         daemon.poll()

@@ -4,18 +4,12 @@ would: body shape, headers, signatures, and the platform's own success / error a
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import requests
-import standardwebhooks
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the receivers
-from notify_receivers import (
-    Receiver,
-    Reply,
+from delivery_setup import (
     dingtalk_expected_sign,
     feishu_expected_sign,
     sink_toml,
@@ -23,8 +17,11 @@ from notify_receivers import (
     write_config,
     write_tape,
 )
+from fakes import Receiver, Reply
+from standardwebhooks.webhooks import Webhook
 
-from monitor.notify import OutboxDispatcher, SystemClock
+from monitor import bootstrap
+from monitor.clock import SystemClock
 from monitor.service import Engine
 from monitor.settings import Settings, load_settings
 from monitor.sources.tape import TapeReader
@@ -40,7 +37,7 @@ def deliver_one(tmp_path: Path, sink: str, prices: tuple[float, ...] = ONE_CROSS
     Engine(settings, store).process(TapeReader(write_tape(tmp_path / "t.csv", prices)), time.time())
     with (
         requests.Session() as session,
-        OutboxDispatcher(settings, store, session, SystemClock(), pass_timeout=None) as d,
+        bootstrap.dispatcher(settings, store, session, SystemClock(), pass_timeout=None) as d,
     ):
         d.deliver_due(time.time())
     return store
@@ -64,7 +61,7 @@ def test_webhook_is_signed_per_standard_webhooks_with_extra_headers(tmp_path: Pa
         )
         store = deliver_one(tmp_path, sink)
         (got,) = rx.requests
-        payload = standardwebhooks.Webhook(secret).verify(got.body, got.headers)
+        payload = Webhook(secret).verify(got.body, got.headers)
         assert got.header("X-Team") == "markets"
         assert (got.header("Content-Type") or "").startswith("application/json")
         assert got.header("webhook-id") == payload["data"]["id"]

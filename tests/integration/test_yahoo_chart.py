@@ -6,16 +6,13 @@ charts (``chart_body``) where a test needs particular numbers.
 
 from __future__ import annotations
 
-import socket
-import sys
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the shared fake
+from fakes import free_port
 from yahoo_fake import CHART, FakeYahooSession, Reply, chart_body, isolate_yfinance
 
 from monitor.errors import SourceError
@@ -127,15 +124,9 @@ def test_network_down_becomes_a_network_error_that_says_so() -> None:
     assert info.value.what.startswith("no network: could not reach Yahoo Finance")
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.timeout(20)
 def test_real_session_against_a_closed_port_fails_fast() -> None:
-    session = YahooSession(timeout=3, base_url=f"http://127.0.0.1:{_closed_port()}")
+    session = YahooSession(timeout=3, base_url=f"http://127.0.0.1:{free_port()}")
     started = time.monotonic()
     with pytest.raises(SourceError) as info:
         YahooChart(session, timezones={"1810.HK": "Asia/Hong_Kong"}).quote("1810.HK")

@@ -46,6 +46,6 @@ def test_a_typo_in_a_sink_kind_filter_is_an_error() -> None:
 
 
 def test_packaged_universe_is_the_repo_universe() -> None:
-    from monitor.sources.live import PACKAGED_UNIVERSE
+    from monitor.sources.ranking_feed import PACKAGED_UNIVERSE
 
     assert PACKAGED_UNIVERSE.read_text() == (REPO / "config" / "universe.toml").read_text()

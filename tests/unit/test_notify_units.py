@@ -5,10 +5,12 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime
 from decimal import Decimal
+from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo
 
 import pytest
 import standardwebhooks
+from delivery_setup import dingtalk_expected_sign, feishu_expected_sign
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -16,8 +18,9 @@ from pydantic import ValidationError
 from monitor.core.events import Event, event_from_dict, event_to_dict
 from monitor.core.money import FxRate
 from monitor.errors import ConfigError
+from monitor.notify.backoff import DEFAULT_SCHEDULE, Backoff
 from monitor.notify.http import parse_retry_after
-from monitor.notify.outbox import DEFAULT_SCHEDULE, Backoff
+from monitor.notify.messages.zh import zh_money, zh_number
 from monitor.notify.quiet import QuietHours
 from monitor.notify.secrets import Redactor, redact_url, resolve_secret, secret_fragments
 from monitor.notify.sinks.dingtalk import dingtalk_sign
@@ -25,12 +28,7 @@ from monitor.notify.sinks.feishu import feishu_sign
 from monitor.notify.sinks.slack import MAX_BLOCKS, slack_payload
 from monitor.notify.sinks.webhook import secret_key, sign
 from monitor.notify.sinks.wecom import wecom_markdown
-from monitor.notify.templates import (
-    make_event_message,
-    make_summary_message,
-    zh_money,
-    zh_number,
-)
+from monitor.notify.templates import make_event_message, make_summary_message
 from monitor.service import summary_payload
 from monitor.settings import SinkConfig
 
@@ -99,26 +97,13 @@ def test_a_secret_that_is_not_base64_is_rejected() -> None:
 
 # -- platform signatures --------------------------------------------------------------------
 def test_dingtalk_sign_matches_the_documented_recipe() -> None:
-    import base64
-    import hashlib
-    import hmac
-    from urllib.parse import quote_plus
-
     # hmac_sha256(key=secret, msg="ts\nsecret") -> base64 -> urlencode
-    digest = hmac.new(b"SECxyz", b"1700000000000\nSECxyz", hashlib.sha256).digest()
-    expected = quote_plus(base64.b64encode(digest).decode())
+    expected = quote_plus(dingtalk_expected_sign("SECxyz", "1700000000000"))
     assert dingtalk_sign("SECxyz", 1700000000000) == expected
 
 
 def test_feishu_sign_uses_timestamp_and_secret_as_key_over_an_empty_message() -> None:
-    import base64
-    import hashlib
-    import hmac
-
-    expected = base64.b64encode(
-        hmac.new(b"1700000000\nsecret", b"", hashlib.sha256).digest()
-    ).decode()
-    assert feishu_sign("secret", 1700000000) == expected
+    assert feishu_sign("secret", 1700000000) == feishu_expected_sign("secret", "1700000000")
 
 
 # -- templates -------------------------------------------------------------------------------

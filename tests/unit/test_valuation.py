@@ -7,8 +7,8 @@ from decimal import Decimal
 
 from conftest import DEFAULT_CONFIG
 
+from monitor.core.shares import shares_on
 from monitor.core.valuation import Observation, SharesCount, valuate
-from monitor.service import shares_on
 from monitor.settings import load_settings
 
 T = datetime(2025, 2, 7, 8, 0, tzinfo=UTC)

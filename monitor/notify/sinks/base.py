@@ -80,3 +80,36 @@ def truncate_bytes(text: str, limit: int) -> str:
         return text
     cut = raw[: limit - len("…".encode())].decode("utf-8", errors="ignore")
     return cut + "…"
+
+
+def markdown_text(message: Message, heading: str, separator: str) -> str:
+    """Title as a ``heading`` line, the text, one bullet per line, the footer as a quote."""
+    parts = [f"{heading} {message.title}", message.text, *(f"- {line}" for line in message.lines)]
+    parts.append(f"> {message.footer}")
+    return separator.join(parts)
+
+
+class ErrcodeSink(HttpSink):
+    """Chinese robot APIs (DingTalk, WeCom): HTTP 200 with ``errcode``/``errmsg`` in the body;
+    ``rate_limited`` and -1 (busy) are transient, every other code permanent."""
+
+    rate_limited = 0
+
+    def errcode_hint(self, code: object) -> str:
+        """What to check for a given error code."""
+        return ""
+
+    def check(self, answer: HttpAnswer) -> None:
+        data = answer.json()
+        if not isinstance(data, dict):
+            raise self.body_error("?", f"unexpected answer: {answer.text[:100]}", permanent=True)
+        code = data.get("errcode", 0)
+        if code == 0:
+            return
+        raise self.body_error(
+            code,
+            data.get("errmsg", ""),
+            permanent=code not in (self.rate_limited, -1),
+            retry_after=60.0 if code == self.rate_limited else None,
+            hint=self.errcode_hint(code),
+        )

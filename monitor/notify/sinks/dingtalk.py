@@ -12,12 +12,11 @@ import hashlib
 import hmac
 from urllib.parse import quote_plus
 
-from monitor.notify.http import HttpAnswer, HttpRequest, json_body
+from monitor.notify.http import HttpRequest, json_body
 from monitor.notify.message import Message
-from monitor.notify.sinks.base import HttpSink
+from monitor.notify.sinks.base import ErrcodeSink, markdown_text
 
 RATE_LIMITED = 130101  # more than 20 messages a minute
-TRANSIENT_CODES = {RATE_LIMITED, -1}
 
 
 def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
@@ -27,13 +26,12 @@ def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
 
 
 def markdown(message: Message) -> str:
-    parts = [f"#### {message.title}", message.text, *(f"- {line}" for line in message.lines)]
-    parts.append(f"> {message.footer}")
-    return "\n\n".join(parts)
+    return markdown_text(message, "####", "\n\n")
 
 
-class DingTalkSink(HttpSink):
+class DingTalkSink(ErrcodeSink):
     platform = "DingTalk"
+    rate_limited = RATE_LIMITED
 
     def build(self, message: Message, now: float) -> HttpRequest:
         url = self.url
@@ -47,22 +45,7 @@ class DingTalkSink(HttpSink):
         }
         return HttpRequest(url, json_body(payload))
 
-    def check(self, answer: HttpAnswer) -> None:
-        data = answer.json()
-        if not isinstance(data, dict):
-            raise self.body_error("?", f"unexpected answer: {answer.text[:100]}", permanent=True)
-        code = data.get("errcode", 0)
-        if code == 0:
-            return
-        hint = (
-            "check the signing secret, the robot's keywords and its IP allow-list"
-            if code == 310000
-            else ""
-        )
-        raise self.body_error(
-            code,
-            data.get("errmsg", ""),
-            permanent=code not in TRANSIENT_CODES,
-            retry_after=60.0 if code == RATE_LIMITED else None,
-            hint=hint,
-        )
+    def errcode_hint(self, code: object) -> str:
+        if code == 310000:
+            return "check the signing secret, the robot's keywords and its IP allow-list"
+        return ""

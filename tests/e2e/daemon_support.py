@@ -1,134 +1,45 @@
-"""Support for the daemon e2e tests (no tests here): a NOTIFY_SOCKET listener, a Standard
-webhooks receiver that verifies signatures independently, and the daemon itself."""
+"""Support for the daemon e2e tests (no tests here): the daemon's config, the webhook-ids it
+must deliver, and the daemon itself as a subprocess. The NOTIFY_SOCKET listener and the
+webhook receiver are in ``fakes.py``."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-TAPE = REPO / "monitor" / "data" / "xiaomi_2025-01-20_2025-03-10.csv"
+from conftest import BUNDLED_TAPE as TAPE
+from fakes import NotifyListener, Receiver, standard_webhooks_consumer, wait_until
+
 SECRET = "whsec_" + base64.b64encode(b"e2e-test-key-0123456789abcdef!!").decode()
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
+def webhook_receiver() -> Receiver:
+    """A receiver answering 2xx only to requests whose signature verifies with ``SECRET``."""
+    return Receiver(standard_webhooks_consumer(SECRET))
 
 
-class NotifyListener:
-    """A datagram socket in the abstract namespace, collecting sd_notify messages."""
-
-    def __init__(self) -> None:
-        self.name = f"mcap-e2e-{os.getpid()}-{uuid.uuid4().hex[:10]}"
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind("\0" + self.name)
-        self.sock.settimeout(0.2)
-        self.messages: list[str] = []
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    @property
-    def address(self) -> str:
-        return "@" + self.name
-
-    def _run(self) -> None:
-        while not self._stop:
-            try:
-                data = self.sock.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.messages.append(data.decode())
-
-    def fields(self) -> list[str]:
-        return [f for m in list(self.messages) for f in m.split("\n")]
-
-    def seen(self, field: str) -> bool:
-        return field in self.fields()
-
-    def close(self) -> None:
-        self._stop = True
-        self._thread.join(timeout=2)
-        self.sock.close()
+def accepted_ids(receiver: Receiver) -> Counter[str]:
+    """How often each webhook-id was accepted (its signature verified)."""
+    return Counter(r.header("webhook-id") or "" for r in receiver.accepted())
 
 
-class WebhookReceiver:
-    """Accepts Standard Webhooks POSTs whose signature verifies; records each webhook-id."""
-
-    def __init__(self, secret: str = SECRET) -> None:
-        self.key = base64.b64decode(secret.removeprefix("whsec_"))
-        self.received: list[str] = []
-        self.bodies: dict[str, dict[str, Any]] = {}
-        self.bad_signatures = 0
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            timeout = 5
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                body = self.rfile.read(length)
-                msg_id = self.headers.get("webhook-id", "")
-                ts = self.headers.get("webhook-timestamp", "")
-                sig = self.headers.get("webhook-signature", "")
-                expected = base64.b64encode(
-                    hmac.new(
-                        receiver.key, f"{msg_id}.{ts}.".encode() + body, hashlib.sha256
-                    ).digest()
-                ).decode()
-                if f"v1,{expected}" not in sig.split(" "):
-                    receiver.bad_signatures += 1
-                    self.send_response(401)
-                    self.end_headers()
-                    return
-                receiver.received.append(msg_id)
-                receiver.bodies[msg_id] = json.loads(body)
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def counts(self) -> Counter[str]:
-        return Counter(self.received)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+def rejected(receiver: Receiver) -> list[str]:
+    """The webhook-ids of the requests not accepted (a bad signature)."""
+    return [
+        r.header("webhook-id") or ""
+        for r in receiver.requests
+        if r.reply is None or not 200 <= r.reply.status < 300
+    ]
 
 
 def write_config(
