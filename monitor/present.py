@@ -6,6 +6,8 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from zoneinfo import ZoneInfo
 
+from monitor.core.events import Event
+
 # Symbols used when formatting amounts for people.
 CURRENCY_SYMBOLS = {"HKD": "HK$", "CNY": "CN¥", "USD": "US$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 
@@ -69,3 +71,29 @@ def local_time(moment: datetime, tz: str) -> str:
 def shares(count: int) -> str:
     """E.g. ``25.105 bn``."""
     return f"{_fixed(Decimal(count) / BILLION, 3)} bn"
+
+
+# -- an event as one line of the replay, events and backtest tables --------------------------
+EVENT_HEADER = (
+    f"{'time':<22} {'symbol':<9} {'rule':<14} {'event':<14} {'value':>22} {'threshold':>12}  price"
+)
+
+
+def event_line(event: Event) -> str:
+    """One readable line per event."""
+    when = local_time(event.time, event.exchange_tz)
+    value = money_long(event.value, event.currency)
+    if event.kind == "touched_above":
+        value += " (hi)"
+    at = price(event.price, event.price_currency)
+    if event.kind == "touched_above" and event.day_high is not None:
+        at += f" (high {price(event.day_high, event.price_currency)})"
+    extra = ""
+    if event.kind == "baseline":
+        extra = f" [{event.position}]"
+    if event.rank is not None:
+        extra += f" rank {event.rank}"
+    return (
+        f"{when:<22} {event.symbol:<9} {event.rule_id:<14} {event.kind:<14} {value:>22} "
+        f"{money_short(event.threshold, event.currency):>12}  {at}{extra}"
+    )

@@ -185,7 +185,6 @@ def run_report(args: argparse.Namespace) -> int:
 
 def print_human(doc: dict[str, object], sym: SymbolConfig | None) -> None:
     """The timeline, then one summary line per rule, then data warnings."""
-    from monitor.commands.replay import HEADER, event_line
     from monitor.core.events import event_from_dict
 
     if sym is not None:
@@ -199,9 +198,9 @@ def print_human(doc: dict[str, object], sym: SymbolConfig | None) -> None:
     events = doc["events"]
     assert isinstance(events, list)
     print()
-    print(HEADER)
+    print(present.EVENT_HEADER)
     for item in events:
-        print(event_line(event_from_dict(item)))
+        print(present.event_line(event_from_dict(item)))
     if not events:
         print("(no events)")
     print()

@@ -56,12 +56,12 @@ def run(args: argparse.Namespace) -> int:
         reader = TapeReader(tape_path, symbols={s.symbol for s in settings.symbols})
         result = engine.process(reader, bootstrap.clock().now().timestamp())
         if not args.json and result.events:
-            print(HEADER)
+            print(present.EVENT_HEADER)
         for event in result.events:
             if args.json:
                 print(json.dumps(event_json(event)))
             else:
-                print(event_line(event))
+                print(present.event_line(event))
         for line in describe_skips(result.skipped):
             print(f"warning: {line}", file=sys.stderr)
         if result.already_seen:
@@ -93,28 +93,3 @@ def run(args: argparse.Namespace) -> int:
 def event_json(event: Event) -> dict[str, object]:
     """The ``--json`` form: every field of the event, money as exact decimal strings."""
     return event_to_dict(event)
-
-
-HEADER = (
-    f"{'time':<22} {'symbol':<9} {'rule':<14} {'event':<14} {'value':>22} {'threshold':>12}  price"
-)
-
-
-def event_line(event: Event) -> str:
-    """One readable line per event."""
-    when = present.local_time(event.time, event.exchange_tz)
-    value = present.money_long(event.value, event.currency)
-    if event.kind == "touched_above":
-        value += " (hi)"
-    price = present.price(event.price, event.price_currency)
-    if event.kind == "touched_above" and event.day_high is not None:
-        price += f" (high {present.price(event.day_high, event.price_currency)})"
-    extra = ""
-    if event.kind == "baseline":
-        extra = f" [{event.position}]"
-    if event.rank is not None:
-        extra += f" rank {event.rank}"
-    return (
-        f"{when:<22} {event.symbol:<9} {event.rule_id:<14} {event.kind:<14} {value:>22} "
-        f"{present.money_short(event.threshold, event.currency):>12}  {price}{extra}"
-    )

@@ -134,7 +134,6 @@ def status(args: argparse.Namespace) -> int:
 
 
 def events(args: argparse.Namespace) -> int:
-    from monitor.commands.replay import event_line
 
     settings = bootstrap.settings_from(args.config)
     store = _open(settings, args.state_db)
@@ -143,5 +142,5 @@ def events(args: argparse.Namespace) -> int:
     finally:
         store.close()
     for row in rows:
-        print(json.dumps(row) if args.json else event_line(event_from_dict(row)))
+        print(json.dumps(row) if args.json else present.event_line(event_from_dict(row)))
     return 0

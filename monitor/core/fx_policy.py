@@ -11,11 +11,39 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Protocol
 
 from monitor.core.money import FxRate
-from monitor.errors import SourceError
 
-Outcome = FxRate | SourceError
+
+class SourceFault(Protocol):
+    """Why a source gave no rate (``SourceError`` is one)."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    def one_line(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StaleRate:
+    """A rate older than ``max_age``: it counts as a failure of its source."""
+
+    rate: FxRate
+    max_age: timedelta
+    kind: str = "stale"
+
+    @property
+    def source(self) -> str:
+        return self.rate.source
+
+    def one_line(self) -> str:
+        when = self.rate.as_of.isoformat()
+        return f"rate as of {when} is older than {self.max_age} ({self.rate.pair})"
+
+
+Outcome = FxRate | SourceFault
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,17 +70,12 @@ def _pct(fraction: Decimal) -> str:
 def _fresh(outcome: Outcome | None, now: datetime, max_age: timedelta) -> Outcome | None:
     """A rate older than ``max_age`` counts as a failure of its source."""
     if isinstance(outcome, FxRate) and now - outcome.as_of > max_age:
-        return SourceError(
-            f"rate as of {outcome.as_of.isoformat()} is older than {max_age}",
-            outcome.pair,
-            source=outcome.source,
-            kind="stale",
-        )
+        return StaleRate(outcome, max_age)
     return outcome
 
 
 def _why(outcome: Outcome | None) -> str:
-    if isinstance(outcome, SourceError):
+    if outcome is not None and not isinstance(outcome, FxRate):
         return f"{outcome.source or 'source'}: {outcome.kind}"
     return "none"
 

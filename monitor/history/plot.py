@@ -211,11 +211,8 @@ def plot_backtest(result: BacktestResult, path: Path) -> Chart:
 
 
 def _store_sources(store: Store) -> str:
-    row = store.conn.execute(
-        "SELECT GROUP_CONCAT(DISTINCT source), GROUP_CONCAT(DISTINCT shares_source) "
-        "FROM observations"
-    ).fetchone()
-    return f"prices: {row[0] or '-'}; shares: {row[1] or '-'}"
+    prices, shares = store.observation_sources()
+    return f"prices: {prices or '-'}; shares: {shares or '-'}"
 
 
 def plot_replay(settings: Settings, store: Store, path: Path) -> Chart:

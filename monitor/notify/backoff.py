@@ -21,3 +21,12 @@ class Backoff:
     def delay(self, failures: int, rng: random.Random) -> float:
         base = self.schedule[min(max(failures, 1), len(self.schedule)) - 1]
         return base * (1.0 + rng.uniform(-self.jitter, self.jitter))
+
+
+def span_text(seconds: float) -> str:
+    """``42 s``, ``5 min``, ``1.5 h``: how long a delivery was tried."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s"

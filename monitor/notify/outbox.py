@@ -21,9 +21,9 @@ import requests
 import structlog
 
 from monitor.errors import DeliveryError
-from monitor.notify.backoff import Backoff
+from monitor.notify.backoff import Backoff, span_text
 from monitor.notify.dblock import DeliveryLock
-from monitor.notify.quiet import QuietHours
+from monitor.notify.quiet import QuietHours, superseded_by
 from monitor.notify.secrets import Redactor
 from monitor.notify.templates import message_for_row
 from monitor.ports import Clock, DeliveryStats, Sink
@@ -32,7 +32,6 @@ from monitor.store import OutboxRow, Store
 
 log = structlog.get_logger("monitor.notify")
 
-CROSSINGS = ("crossed_above", "crossed_below", "touched_above")
 IDLE_WAIT = 30.0
 
 
@@ -282,18 +281,6 @@ class OutboxDispatcher:
             result.retry_at = now
         return result
 
-    def _superseded(self, row: OutboxRow, later: Sequence[OutboxRow]) -> str | None:
-        """For a row held by quiet hours: the later crossing of the same rule, if any."""
-        held = row.attempts == 0 and row.next_attempt_at > row.created_at
-        if row.kind not in CROSSINGS or not held:
-            return None
-        rule = row.payload.get("rule")
-        newer = [r for r in later if r.kind in CROSSINGS and r.payload.get("rule") == rule]
-        if not newer:
-            return None
-        last = newer[-1]
-        return f"{last.kind} at {last.payload.get('time', '')}"
-
     def _attempt(
         self, sink: Sink, row: OutboxRow, later: Sequence[OutboxRow]
     ) -> tuple[str, float | None]:
@@ -304,7 +291,7 @@ class OutboxDispatcher:
                 row.payload,
                 config.language,
                 names_zh=self._names_zh,
-                superseded_by=self._superseded(row, later),
+                superseded_by=superseded_by(row, later),
             )
         except Exception as exc:  # noqa: BLE001 - an unreadable payload can never be sent
             return self._failed(
@@ -408,11 +395,3 @@ class OutboxDispatcher:
             delay = IDLE_WAIT if not times else min(IDLE_WAIT, max(0.0, min(times) - self._now()))
             if delay > 0:
                 event.wait(delay)
-
-
-def span_text(seconds: float) -> str:
-    if seconds >= 3600:
-        return f"{seconds / 3600:.1f} h"
-    if seconds >= 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds:.0f} s"

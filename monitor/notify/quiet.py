@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+from monitor.store.outbox import OutboxRow
+
+CROSSINGS = ("crossed_above", "crossed_below", "touched_above")
 
 
 @dataclass(frozen=True)
@@ -44,3 +49,16 @@ class QuietHours:
             if end > moment:
                 return end.timestamp()
         return None  # pragma: no cover - one of the two days always ends later
+
+
+def superseded_by(row: OutboxRow, later: Sequence[OutboxRow]) -> str | None:
+    """For a row held by quiet hours: the later crossing of the same rule, if any."""
+    held = row.attempts == 0 and row.next_attempt_at > row.created_at
+    if row.kind not in CROSSINGS or not held:
+        return None
+    rule = row.payload.get("rule")
+    newer = [r for r in later if r.kind in CROSSINGS and r.payload.get("rule") == rule]
+    if not newer:
+        return None
+    last = newer[-1]
+    return f"{last.kind} at {last.payload.get('time', '')}"

@@ -246,35 +246,3 @@ def load_universe(path: Path) -> list[UniverseEntry]:
 
 # (yahoo symbol) -> market cap in USD, or raises SourceError
 CapLookup = Callable[[str], Decimal]
-
-
-def universe_ranking(
-    entries: Iterable[UniverseEntry],
-    own_symbols: Iterable[str],
-    cap_usd: CapLookup,
-    as_of: datetime,
-    *,
-    min_share: float = 0.8,
-) -> Ranking:
-    """Rank the universe by USD market cap (fallback when the CSV export is unavailable).
-
-    Fails when fewer than ``min_share`` of the companies could be valued: a thin list would
-    put the cutoff too low.
-    """
-    own = {s.upper() for s in own_symbols}
-    listed = [e for e in entries if e.yahoo.upper() not in own]
-    caps: list[Decimal] = []
-    for entry in listed:
-        try:
-            caps.append(cap_usd(entry.yahoo))
-        except SourceError:
-            continue
-    if not listed or len(caps) < min_share * len(listed):
-        raise SourceError(
-            f"could value only {len(caps)} of {len(listed)} universe companies",
-            "universe",
-            "using the static cutoff",
-            source="universe",
-            kind="bad_data",
-        )
-    return Ranking("yahoo universe", as_of, tuple(sorted(caps, reverse=True)))

@@ -109,6 +109,17 @@ def not_found_hint(symbol: str) -> str:
     return "check the symbol on finance.yahoo.com and fix [[symbols]] symbol"
 
 
+def not_found(symbol: str, detail: str) -> SourceError:
+    """Yahoo does not know ``symbol``; ``detail`` tells how that showed (``HTTP 404``, ...)."""
+    return SourceError(
+        f"symbol {symbol} not found on Yahoo ({detail})",
+        symbol,
+        not_found_hint(symbol),
+        source=SOURCE,
+        kind="not_found",
+    )
+
+
 def classify(exc: BaseException, symbol: str) -> SourceError:
     """Turn a yfinance / curl_cffi failure into a ``SourceError`` with a stable kind."""
     if isinstance(exc, SourceError):
@@ -122,23 +133,11 @@ def classify(exc: BaseException, symbol: str) -> SourceError:
             kind="rate_limited",
         )
     if isinstance(exc, YFPricesMissingError | YFTzMissingError):
-        return SourceError(
-            f"symbol {symbol} not found on Yahoo ({exc})",
-            symbol,
-            not_found_hint(symbol),
-            source=SOURCE,
-            kind="not_found",
-        )
+        return not_found(symbol, str(exc))
     if isinstance(exc, curl_requests.exceptions.HTTPError):
         status = getattr(getattr(exc, "response", None), "status_code", None)
         if status == 404:
-            return SourceError(
-                f"symbol {symbol} not found on Yahoo (HTTP 404)",
-                symbol,
-                not_found_hint(symbol),
-                source=SOURCE,
-                kind="not_found",
-            )
+            return not_found(symbol, "HTTP 404")
         return SourceError(
             f"Yahoo Finance answered with an HTTP error: {exc}",
             symbol,
@@ -289,13 +288,7 @@ class YahooChart:
         except Exception as exc:
             raise classify(exc, symbol) from exc
         if not meta:
-            raise SourceError(
-                f"symbol {symbol} not found on Yahoo (empty chart)",
-                symbol,
-                not_found_hint(symbol),
-                source=SOURCE,
-                kind="not_found",
-            )
+            raise not_found(symbol, "empty chart")
         return quote_from_meta(symbol, meta)
 
     def _info(self, symbol: str) -> dict[str, Any]:

@@ -221,6 +221,14 @@ class Store(OutboxQueries):
         ).fetchone()
         return None if row is None else Decimal(row[0])
 
+    def observation_sources(self) -> tuple[str, str]:
+        """The distinct price and share-count sources of the stored observations, as text."""
+        row = self.conn.execute(
+            "SELECT GROUP_CONCAT(DISTINCT source), GROUP_CONCAT(DISTINCT shares_source) "
+            "FROM observations"
+        ).fetchone()
+        return (row[0] or "", row[1] or "")
+
     def prune_observations(self, before: datetime) -> int:
         """Delete observations older than ``before``; return how many went."""
         cur = self.conn.execute("DELETE FROM observations WHERE time < ?", (utc_iso(before),))

@@ -6,7 +6,6 @@ in the body is reported as delivered; prefer a native sink where one exists.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 import warnings
@@ -59,14 +58,14 @@ class AppriseSink:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             try:
-                module: Any = importlib.import_module("apprise")
+                import apprise
             except ImportError:
                 raise ConfigError(
                     "the apprise sink needs the apprise package",
                     self.where,
                     "pip install 'mcap-monitor[apprise]'",
                 ) from None
-            self._apprise = module.Apprise()
+            self._apprise: Any = apprise.Apprise()
             if not self._apprise.add(url):
                 raise ConfigError(
                     "apprise does not understand this URL", self.where, "check the URL"
