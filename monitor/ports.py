@@ -17,6 +17,7 @@ from monitor.core.money import FxRate
 from monitor.core.quote import Quote
 from monitor.core.rules import RuleState
 from monitor.core.valuation import Observation
+from monitor.errors import SourceError
 from monitor.notify.message import Message
 from monitor.settings import SinkConfig
 from monitor.store.outbox import OutboxRow
@@ -42,6 +43,21 @@ class QuoteSource(Protocol):
 
     def quote(self, symbol: str) -> Quote:
         """The latest quote of ``symbol``; ``SourceError`` (with a ``kind``) when there is none."""
+        ...
+
+
+class BatchQuoteSource(Protocol):
+    """A quote source that answers many symbols in one request (Tencent, Sina).
+
+    Each symbol maps to its ``Quote`` or to the ``SourceError`` (with a ``kind``:
+    ``network``, ``bad_data``, ``not_found``, ``stale``...) that stands for it; one request per
+    batch of at most the endpoint's list limit.
+    """
+
+    name: str
+
+    def quotes(self, symbols: Sequence[str], now: datetime) -> Mapping[str, Quote | SourceError]:
+        """The latest quote of every symbol in ``symbols``."""
         ...
 
 

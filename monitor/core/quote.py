@@ -22,3 +22,11 @@ class Quote:
     session_start: datetime | None = None
     session_end: datetime | None = None
     source: str = "yahoo"
+    # what the real-time HK sources (Tencent, Sina) also report; None where a source lacks it
+    previous_close: Decimal | None = None
+    open: Decimal | None = None
+    day_low: Decimal | None = None
+    market_cap: Decimal | None = None  # total, in ``currency``
+    total_shares: int | None = None  # every class (for Xiaomi: A + B)
+    listed_shares: int | None = None  # the class listed on this exchange (Xiaomi: B only)
+    delayed: bool = False  # the source says the quote is delayed (Yahoo's HK quotes: 15 min)
