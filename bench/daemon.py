@@ -42,6 +42,9 @@ class NoDelivery:
     def deliver_due(self, now: float) -> DeliveryStats:
         return DeliveryStats()
 
+    def close(self) -> None:
+        return None
+
 
 def rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
