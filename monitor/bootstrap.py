@@ -74,8 +74,12 @@ def state_db_path(settings: Settings, explicit: Path | None) -> Path:
     return state_dir(settings) / DB_NAME
 
 
-def open_store(settings: Settings, explicit: Path | None) -> Store:
-    return Store.open(state_db_path(settings, explicit))
+def open_store(settings: Settings, explicit: Path | None, *, read_only: bool = False) -> Store:
+    """``read_only``: an existing db, nothing created (a ``ConfigError`` naming the daemon's)."""
+    path = state_db_path(settings, explicit)
+    if read_only:
+        return Store.open_read_only(path, daemon_db=state_db_path(settings, None))
+    return Store.open(path)
 
 
 def check_state_dir(directory: Path) -> None:
@@ -85,7 +89,8 @@ def check_state_dir(directory: Path) -> None:
         "to a writable directory"
     )
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        if not directory.exists():  # outside systemd: private, whatever the umask
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-test-"):
             pass
     except OSError as exc:
@@ -138,6 +143,7 @@ def live_source(
     from monitor.sources import ranking as rk
     from monitor.sources.ecb import EcbSource
     from monitor.sources.live import LiveSource
+    from monitor.sources.realtime import realtime_sources
     from monitor.sources.yahoo import YahooChart, YahooSession, configure_yfinance
 
     src = settings.source
@@ -176,6 +182,7 @@ def live_source(
         universe_chart=universe_chart,
         universe_cap=universe_cap,
         check_shares=check_shares,
+        realtime=realtime_sources(settings, http, timeout),
     )
 
 
@@ -195,7 +202,8 @@ def observation_source(
             raise ConfigError(
                 "tape not found", f"source.path = {cfg.path}", "check the path of the CSV tape"
             )
-        return TapeSource(cfg.path, cfg.speed, resume_after)
+        jumps = {s.symbol: s.max_jump for s in settings.symbols}  # live quality checks
+        return TapeSource(cfg.path, cfg.speed, resume_after, jumps)
     return live_source(settings, session=session, state_dir=state_dir)
 
 

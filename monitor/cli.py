@@ -12,6 +12,7 @@ from monitor import __version__
 from monitor.commands import (
     backtest_cmd,
     check,
+    completion_cmd,
     config_cmd,
     outbox_cmd,
     replay,
@@ -31,6 +32,7 @@ COMMAND_MODULES = (
     run_cmd,
     backtest_cmd,
     check,
+    completion_cmd,
 )
 
 
@@ -59,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Watch market capitalisations and alert when they cross milestones.",
         parents=[common],
     )
-    parser.add_argument("--version", action="version", version=f"mcap-monitor {__version__}")
+    parser.add_argument("-V", "--version", action="version", version=f"mcap-monitor {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMAND_MODULES:
         module.register(sub, common)
@@ -86,6 +88,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 1
+    except ArithmeticError as exc:  # decimal or date overflow: a value out of every sane range
+        if args.debug:
+            traceback.print_exc()
+        print(
+            f"Error: a number or date is out of range ({type(exc).__name__}): check the values "
+            "of the input (tape, config, --since); --debug shows where",
+            file=sys.stderr,
+        )
+        return 2
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, no traceback
         if args.debug:
             traceback.print_exc()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -14,13 +15,16 @@ from zoneinfo import ZoneInfo
 
 from monitor.core.evaluate import QuietBand, Skipped, evaluate, quiet_band, read_rule
 from monitor.core.events import Event, event_to_dict, stable_id
+from monitor.core.money import BOUNDS
 from monitor.core.rules import RankRule, Rule, RuleState, ThresholdRule
 from monitor.core.shares import shares_on
 from monitor.core.valuation import Observation, SharesCount, valuate
 from monitor.errors import InputError
 from monitor.ports import Store
 from monitor.settings import RuleConfig, Settings, SinkConfig, SymbolConfig
+from monitor.store.schema import WATERMARK
 from monitor.store.sqlite import LastReading, utc_iso
+from monitor.store.sqlite import Store as SqliteStore
 
 SUMMARY_SENT = "baseline_summary_sent"
 
@@ -124,25 +128,73 @@ class Engine:
             for s in settings.symbols
         }
         self.states: dict[str, RuleState] = store.rule_states()
-        self.last_times: dict[str, datetime] = store.last_times()
+        self.last_times: dict[str, datetime] = self._floors()
+
+    def _floors(self) -> dict[str, datetime]:
+        """Per symbol, the time at or before which nothing is evaluated: the stored resume
+        point, or a rule's last evaluated time if later (pruning removes neither)."""
+        floors = self.store.last_times()
+        if isinstance(self.store, SqliteStore):
+            for rule_id, reading in self.store.last_readings().items():
+                cfg = self._rule_cfg.get(rule_id)
+                if cfg is None:
+                    continue
+                old = floors.get(cfg.symbol)
+                if old is None or reading.time > old:
+                    floors[cfg.symbol] = reading.time
+        return floors
+
+    def _reload(self) -> None:
+        """Re-read state under the write lock: another process may have moved it on."""
+        states = self.store.rule_states()
+        if states != self.states:
+            for ctx in self._contexts.values():
+                ctx.band = None
+        self.states = states
+        self.last_times = self._floors()
 
     def process(
         self, observations: Iterable[Observation], now: float, *, where: str = ""
     ) -> BatchResult:
-        """Evaluate a batch in one transaction; nothing is written if any row is rejected."""
+        """Evaluate a batch in one transaction; nothing is written if any row is rejected.
+
+        State is read after the write lock is taken (``BEGIN IMMEDIATE``), so two processes
+        evaluating one database serialise: the second sees the first's rows as already seen.
+        """
         result = BatchResult()
-        first_run = self.store.meta(SUMMARY_SENT) is None and not self.states
         before = dict(self.states)
         before_times = dict(self.last_times)
         try:
             with self.store.transaction():
+                self._reload()
+                first_run = self.store.meta(SUMMARY_SENT) is None and not self.states
                 self._process(observations, result)
                 self._enqueue(result, now, first_run)
         except BaseException:
             self.states = before
             self.last_times = before_times
+            for ctx in self._contexts.values():
+                ctx.band = None
             raise
         return result
+
+    def process_batched(
+        self, observations: Iterable[Observation], now: float, *, batch: int = 5000
+    ) -> BatchResult:
+        """``process`` in transactions of at most ``batch`` rows, so a long replay never
+        holds the write lock for long; the results are summed."""
+        total = BatchResult()
+        rows = iter(observations)
+        while True:
+            chunk = list(itertools.islice(rows, batch))
+            if not chunk:
+                return total
+            part = self.process(chunk, now)
+            total.events.extend(part.events)
+            total.observations += part.observations
+            total.already_seen += part.already_seen
+            total.skipped.update(part.skipped)
+            total.enqueued += part.enqueued
 
     def _process(self, observations: Iterable[Observation], result: BatchResult) -> None:
         rows: list[tuple[object, ...]] = []
@@ -153,6 +205,7 @@ class Engine:
         contexts = self._contexts
         fast = self.fast_path
         newest: dict[str, tuple[Observation, SharesCount, date]] = {}
+        low, high = BOUNDS["price"]
         for obs in observations:
             ctx = contexts.get(obs.symbol)
             if ctx is None:
@@ -161,6 +214,9 @@ class Engine:
                     f"observation at {obs.time.isoformat()} from {obs.source}",
                     "add it to [[symbols]] or remove its rows",
                 )
+            if not low <= obs.price <= high:  # any source: never store what cannot render
+                result.skipped[(obs.symbol, f"price {obs.price} outside the sane range")] += 1
+                continue
             moment = obs.time
             last = last_times.get(obs.symbol)
             if last is not None and moment <= last:
@@ -191,6 +247,8 @@ class Engine:
                     rows.clear()
         if rows:
             store.add_observations(rows)
+        for symbol, (obs, _shares, _day) in newest.items():
+            store.set_meta(WATERMARK + symbol, utc_iso(obs.time))
         store.put_rule_states(self._last_readings(newest))
         store.add_events(result.events)
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-# CI clones the repo next to a copy of shared/; sessions have it at ../shared too.
-SHARED_DATA = REPO.parent / "shared" / "data"
+# Real reference data, copied verbatim into the repo (provenance: tests/fixtures/data/README.md),
+# so that the suite runs on a fresh clone with nothing beside it.
+FIXTURE_DATA = REPO / "tests" / "fixtures" / "data"
 DEFAULT_CONFIG = REPO / "config" / "mcap-monitor.toml"
 BUNDLED_TAPE = REPO / "monitor" / "data" / "xiaomi_2025-01-20_2025-03-10.csv"
 

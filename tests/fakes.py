@@ -195,6 +195,11 @@ class Reply:
     body: str | bytes = ""
     headers: dict[str, str] = field(default_factory=dict)
     hang: bool = False  # hold the request until the receiver is released or closed
+    # hostile answers: ``stream`` filler bytes after ``body``, written ``chunk`` bytes at a
+    # time with ``drip`` seconds between chunks (never held in memory)
+    stream: int = 0
+    chunk: int = 65536
+    drip: float = 0.0
 
 
 HANG = Reply(hang=True)
@@ -211,6 +216,7 @@ class Received:
     reply: Reply | None = None  # what the script chose, before it is sent
     answered_at: float = 0.0
     status: int = 0  # the status sent, once the answer is written
+    sent: int = 0  # bytes of the body written before the client went away
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -292,14 +298,37 @@ class Receiver:
         handler.send_response(reply.status)
         for key, value in reply.headers.items():
             handler.send_header(key, value)
-        handler.send_header("Content-Length", str(len(data)))
+        handler.send_header("Content-Length", str(len(data) + reply.stream))
         handler.end_headers()
         handler.wfile.write(data)
         handler.wfile.flush()
+        got.sent = len(data)
+        if reply.stream and not self._stream(handler, got, reply):
+            return
         with self._cond:
             got.status = reply.status
             got.answered_at = time.time()
             self._cond.notify_all()
+
+    def _stream(self, handler: BaseHTTPRequestHandler, got: Received, reply: Reply) -> bool:
+        """Write ``reply.stream`` filler bytes; False when the client hung up first."""
+        block = b"x" * reply.chunk
+        left = reply.stream
+        try:
+            while left > 0 and not self.release.is_set():
+                piece = block[: min(left, reply.chunk)]
+                handler.wfile.write(piece)
+                handler.wfile.flush()
+                got.sent += len(piece)
+                left -= len(piece)
+                if reply.drip:
+                    time.sleep(reply.drip)
+        except OSError:
+            handler.close_connection = True
+            with self._cond:
+                self._cond.notify_all()
+            return False
+        return left <= 0
 
     def _reply(self, got: Received, index: int) -> Reply:
         if callable(self.script):

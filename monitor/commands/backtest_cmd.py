@@ -14,7 +14,8 @@ from monitor import bootstrap, present
 from monitor.core.events import event_to_dict
 from monitor.errors import ConfigError, InputError
 from monitor.history import backtest
-from monitor.history.tapebuild import EcbHistory, read_yahoo_csv
+from monitor.history.prices import detect_interval
+from monitor.history.tapebuild import Bar, EcbHistory, read_yahoo_csv
 from monitor.settings import Settings, SymbolConfig
 
 
@@ -32,28 +33,43 @@ def register(
     b.add_argument("--from", dest="start", type=_date, required=True, help="first day, YYYY-MM-DD")
     b.add_argument("--to", dest="end", type=_date, required=True, help="last day, YYYY-MM-DD")
     b.add_argument(
-        "--interval", choices=list(backtest.INTERVALS), default="1d",
-        help="bar size (default 1d: evaluated once per day at the close)",
+        "--interval", choices=list(backtest.INTERVALS), default=None,
+        help="bar size (default 1d, evaluated once per day at the close; with --prices: the "
+        "file's own bar size, which --interval must match)",
     )  # fmt: skip
     b.add_argument("--prices", type=Path, help="Yahoo history CSV instead of downloading")
     b.add_argument("--fx-history", type=Path, help="ECB eurofxref-hist.csv instead of downloading")
     b.add_argument(
-        "--shares", type=int, help="count these shares on every day (default: shares_history)"
-    )
+        "--shares", type=positive_int, metavar="N",
+        help="count these shares on every day (default: shares_history)",
+    )  # fmt: skip
     b.add_argument("--json", action="store_true", help="print one JSON document")
-    b.add_argument("--plot", type=Path, help="also draw a chart to this PNG file")
+    b.add_argument("--plot", type=Path, help="also draw a chart to this file (.png, .svg or .pdf)")
     b.set_defaults(func=run_backtest)
 
     r = sub.add_parser(
         "report", parents=[common], help="the backtest view of the daemon's stored history",
+        description="Read the state database (never creating it) and print the events "
+        "recorded since --since, with a summary per rule, as a backtest prints them.",
     )  # fmt: skip
     r.add_argument(
         "--since", default="30d", help="how far back: 30d, 12h, 2w or YYYY-MM-DD (default 30d)"
     )
     r.add_argument("--state-db", type=Path, help="state database (default: the daemon's)")
     r.add_argument("--json", action="store_true", help="print one JSON document")
-    r.add_argument("--plot", type=Path, help="also draw a chart to this PNG file")
+    r.add_argument("--plot", type=Path, help="also draw a chart to this file (.png, .svg or .pdf)")
     r.set_defaults(func=run_report)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number above zero (share counts)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text!r}")
+    return value
 
 
 def _date(text: str) -> date:
@@ -92,13 +108,19 @@ def _symbol(settings: Settings, symbol: str) -> SymbolConfig:
 def run_backtest(args: argparse.Namespace) -> int:
     settings = bootstrap.settings_from(args.config)
     sym = _symbol(settings, args.symbol)
+    if args.plot:
+        from monitor.history.plot import require_matplotlib
+
+        require_matplotlib(args.plot)  # before any download
     if args.end < args.start:
         raise InputError("--to is before --from", f"{args.start}..{args.end}", "swap them")
     progress = backtest.Progress()
     if args.prices is not None:
         bars = list(read_yahoo_csv(args.prices))
-        prices_src = f"Yahoo history CSV {args.prices.name}"
+        args.interval = _file_interval(args.prices, bars, args.interval)
+        prices_src = f"Yahoo history CSV {args.prices.name} ({args.interval} bars)"
     else:
+        args.interval = args.interval or "1d"
         from monitor.sources.yahoo import YahooSession, configure_yfinance
 
         configure_yfinance(bootstrap.state_dir(settings) / "yfinance")
@@ -123,9 +145,10 @@ def run_backtest(args: argparse.Namespace) -> int:
             fx_src = "ECB reference rates (eurofxref-hist.zip)"
     progress.done()
     placeholders: list[date] = []
+    stale: list[date] = []
     obs = backtest.observations(
         settings, sym, bars, ecb, start=args.start, end=args.end, interval=args.interval,
-        shares=args.shares, placeholders=placeholders,
+        shares=args.shares, placeholders=placeholders, stale_fx=stale,
         source="yahoo-csv" if args.prices is not None else "yahoo-history",
     )  # fmt: skip
     sources = {
@@ -138,6 +161,7 @@ def run_backtest(args: argparse.Namespace) -> int:
         interval=args.interval, sources=sources, placeholders=placeholders,
         now=bootstrap.clock().now().timestamp(), progress=progress,
     )  # fmt: skip
+    result.stale_fx, result.max_age_days = stale, float(settings.fx.max_age_days)
     try:
         if args.json:
             print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
@@ -150,7 +174,7 @@ def run_backtest(args: argparse.Namespace) -> int:
         if args.plot:
             from monitor.history.plot import plot_backtest
 
-            plot_backtest(result, args.plot)
+            plot_backtest(result, args.plot, sym.display_name)
             print(f"wrote chart {args.plot}", file=sys.stderr)
     finally:
         result.store.close()
@@ -160,7 +184,12 @@ def run_backtest(args: argparse.Namespace) -> int:
 def run_report(args: argparse.Namespace) -> int:
     settings = bootstrap.settings_from(args.config)
     since = parse_since(args.since, bootstrap.clock().now())
-    store = bootstrap.open_store(settings, args.state_db)
+    if args.plot:
+        from monitor.history.plot import require_matplotlib
+
+        require_matplotlib(args.plot)
+    store = bootstrap.open_store(settings, args.state_db, read_only=True)
+    print(f"state db: {store.path}", file=sys.stderr)
     try:
         series = backtest.rule_series(settings, store, since)
         events = sorted((e for s in series for e in s.events), key=lambda e: e.time)
@@ -170,9 +199,12 @@ def run_report(args: argparse.Namespace) -> int:
             "summary": [backtest.summarise(s) for s in series],
         }
         if args.json:
-            print(json.dumps(doc, indent=2, ensure_ascii=False))
+            print(json.dumps(doc | {"state_db": str(store.path)}, indent=2, ensure_ascii=False))
         else:
+            print(f"Report: events recorded since {since:%Y-%m-%d %H:%M} UTC ({args.since})")
             print_human(doc, None)
+            if not events:
+                print("hint: --since 90d, --since 1y or --since 2025-01-01 looks further back")
         if args.plot:
             from monitor.history.plot import plot_report
 
@@ -210,12 +242,38 @@ def print_human(doc: dict[str, object], sym: SymbolConfig | None) -> None:
     for item in summary:
         print(summary_line(item))
     warnings = doc.get("warnings")
+    if isinstance(warnings, dict) and warnings.get("stale_fx_days"):
+        stale = [date.fromisoformat(str(d)) for d in warnings["stale_fx_days"]]
+        print(stale_fx_line(stale, float(warnings["fx_max_age_days"])))
     if isinstance(warnings, dict) and warnings.get("placeholder_bars"):
         days = ", ".join(str(d) for d in warnings["placeholder_days"])
         print(
             f"data: {warnings['placeholder_bars']} placeholder bar(s) skipped "
             f"(O=H=L=C, volume 0): {days}"
         )
+
+
+def stale_fx_line(days: list[date], max_age: float) -> str:
+    """The summary line about days whose newest ECB rate was too old to use."""
+    span = f"{days[0]}" if len(days) == 1 else f"{days[0]} to {days[-1]}"
+    return (
+        f"fx: on {len(days)} day(s) ({span}) the newest ECB rate was older than "
+        f"fx.max_age_days ({max_age:g} days): rules needing it were not evaluated on them"
+    )
+
+
+def _file_interval(path: Path, bars: list[Bar], asked: str | None) -> str:
+    """The bar size of a prices file; an ``InputError`` when ``--interval`` says otherwise."""
+    found = detect_interval(bars)
+    if asked is None:
+        return found or "1d"
+    if found is not None and found != asked:
+        raise InputError(
+            f"--interval {asked} but the prices file holds {found} bars",
+            str(path),
+            f"use --interval {found} (or leave it out)",
+        )
+    return asked
 
 
 def summary_line(item: dict[str, object]) -> str:

@@ -12,9 +12,11 @@ import sys
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from monitor import bootstrap, present
 from monitor.core.evaluate import RuleReading, Skipped, distance, read_rule
+from monitor.core.shares import shares_on
 from monitor.core.valuation import Observation, valuate
 from monitor.errors import ConfigError
 from monitor.ports import PollResult
@@ -75,9 +77,10 @@ def run(args: argparse.Namespace) -> int:
 
 def first_problem(result: PollResult) -> str:
     """One line naming the first failed source and why; empty when all was fresh and valid."""
-    if result.failures:
-        f = result.failures[0]
-        more = len(result.failures) - 1
+    failures = [f for f in result.failures if f.kind != "shares_mismatch"]  # a warning
+    if failures:
+        f = failures[0]
+        more = len(failures) - 1
         tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
         return f"{f.source} {f.subject}: {f.message}{tail}"
     if result.blocked_pairs:
@@ -196,7 +199,97 @@ def build_report(
         "stale": list(result.stale),
         "blocked_pairs": dict(result.blocked_pairs),
         "warnings": list(source.warnings),
+        "quotes": quote_report(settings, source, result, now),
     }
+
+
+def quote_report(
+    settings: Settings, source: Any, result: PollResult, now: datetime
+) -> dict[str, Any]:
+    """Per symbol: every source's price and quote age, the policy's decision, share counts."""
+    feed = getattr(source, "realtime", None)
+    if feed is None or not feed.active:
+        return {}
+    out: dict[str, Any] = {}
+    for cfg in settings.symbols:
+        sym = cfg.symbol
+        decision = feed.decisions.get(sym)
+        detail = source.details.get(sym)
+        sources: dict[str, Any] = {}
+        for name in feed.order:
+            q = feed.arrived.get(sym, {}).get(name)
+            if q is None:
+                failed = [f for f in result.failures if (f.source, f.subject) == (name, sym)]
+                why = f"{failed[0].kind}: {failed[0].message}" if failed else "no quote"
+                error = feed.errors.get(sym, {}).get(name, why)
+                sources[name] = {"price": None, "error": error}
+                continue
+            sources[name] = {
+                "price": str(q.price),
+                "currency": q.currency,
+                "quote_time": q.time.isoformat(),
+                "age_seconds": round((now - q.time).total_seconds()),
+                "delayed": q.delayed,
+                "stale": decision is not None and name in decision.stale,
+                "total_shares": q.total_shares,
+            }
+        configured = shares_on(cfg, now.astimezone(ZoneInfo(cfg.timezone)).date())
+        implied = None if detail is None else detail.implied_shares
+        out[sym] = {
+            "decision": None if decision is None else decision.kind,
+            "used": None if decision is None or decision.quote is None else decision.source,
+            "confirmed_by": [] if decision is None else list(decision.confirmed_by),
+            "reason": "" if decision is None else decision.reason,
+            "sources": sources,
+            "shares": {
+                "configured": configured.total,
+                "configured_source": configured.source,
+                "configured_as_of": configured.as_of.isoformat() if configured.as_of else None,
+                "used": None if detail is None or detail.shares is None else detail.shares.total,
+                "yahoo_implied": None if implied is None else round(implied),
+                **{
+                    name: s["total_shares"]
+                    for name, s in sources.items()
+                    if s.get("total_shares") is not None
+                },
+            },
+        }
+    return out
+
+
+def render_quotes(quotes: dict[str, Any]) -> list[str]:
+    """The quote policy's part of the table: sources side by side, decision, share counts."""
+    lines: list[str] = []
+    for sym, q in quotes.items():
+        what = q["decision"] or "no decision"
+        if q["used"]:
+            what += f" on {q['used']}"
+        if q["confirmed_by"]:
+            what += f", confirmed by {', '.join(q['confirmed_by'])}"
+        if q["reason"]:
+            what += f" ({q['reason']})"
+        lines.append(f"quotes {sym}: {what}")
+        for name, s in q["sources"].items():
+            if s["price"] is None:
+                lines.append(f"  {name:<8} -  ({s['error']})")
+                continue
+            when = present.local_time(datetime.fromisoformat(s["quote_time"]), "Asia/Hong_Kong")
+            flags = "".join(f", {flag}" for flag in ("delayed", "stale") if s.get(flag))
+            lines.append(
+                f"  {name:<8} {present.price(Decimal(s['price']), s['currency'])}  at {when}, "
+                f"{s['age_seconds']} s old{flags}"
+            )
+        sh = q["shares"]
+        counts = [f"configured {sh['configured']:,} (as of {sh['configured_as_of']})"]
+        counts += [
+            f"{k} {v:,}" for k, v in sh.items() if k in ("tencent", "sina") and v is not None
+        ]
+        if sh["yahoo_implied"] is not None:
+            counts.append(f"yahoo implied {sh['yahoo_implied']:,}")
+        if sh["used"] is not None:
+            counts.append(f"used {sh['used']:,}")
+        lines.append("  shares   " + " · ".join(counts))
+    return lines
 
 
 def render(report: dict[str, Any]) -> list[str]:
@@ -234,6 +327,7 @@ def render(report: dict[str, Any]) -> list[str]:
             lines.append(f"  rule {rule['rule']:<14} {rule['state']:<5} {rule['text']}{rank}")
         lines.extend(f"  warning: {w}" for w in s["warnings"])
     lines.extend(f"warning: {w}" for w in report["warnings"])
+    lines.extend(render_quotes(report.get("quotes") or {}))
     for f in report["failures"]:
         lines.append(f"failed: {f['source']} {f['subject']} [{f['kind']}]: {f['message']}")
     return lines

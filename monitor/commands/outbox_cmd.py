@@ -37,14 +37,24 @@ def register(
     )
     retry.add_argument("ids", nargs="*", type=int, metavar="ID", help="outbox row ids")
     retry.add_argument("--all", action="store_true", help="re-queue every dead delivery")
-    retry.add_argument("--state-db", type=Path, default=argparse.SUPPRESS)
+    retry.add_argument(
+        "--state-db",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="state database (default: the daemon's)",
+    )
     retry.set_defaults(func=retry_outbox)
     flush = actions.add_parser(
         "flush",
         parents=[common],
         help="deliver what is pending now and exit (0 when nothing is left pending, else 1)",
     )
-    flush.add_argument("--state-db", type=Path, default=argparse.SUPPRESS)
+    flush.add_argument(
+        "--state-db",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="state database (default: the daemon's)",
+    )
     flush.add_argument(
         "--wait",
         type=float,
@@ -84,7 +94,8 @@ def _when(ts: float | None) -> str:
 
 def list_outbox(args: argparse.Namespace) -> int:
     settings = bootstrap.settings_from(args.config)
-    store = bootstrap.open_store(settings, args.state_db)
+    store = bootstrap.open_store(settings, args.state_db, read_only=True)
+    print(f"state db: {store.path}", file=sys.stderr)
     now = bootstrap.clock().now().timestamp()
     try:
         rows = store.outbox_list()
@@ -187,5 +198,7 @@ def test_alert(args: argparse.Namespace) -> int:
             print(f"{result.sink_id:<{width}}  delivered ({result.detail})")
         else:
             kind = "permanent" if result.permanent else "transient"
-            print(f"{result.sink_id:<{width}}  FAILED ({kind}): {result.detail}")
+            # a test alert is sent once: a sink's "retrying later" hint does not apply here
+            detail = result.detail.replace("retrying later", "not retried; run test-alert again")
+            print(f"{result.sink_id:<{width}}  FAILED ({kind}): {detail}")
     return 0 if results and all(r.delivered for r in results) else 1

@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from monitor import bootstrap, present
 from monitor.core.events import Event, event_to_dict
+from monitor.core.valuation import Observation
 from monitor.service import Engine, describe_skips
-from monitor.sources.tape import TapeReader
+from monitor.settings import Settings
+from monitor.sources.tape import TapeReader, quality_filtered
 from monitor.store import Store
 
 
@@ -32,7 +37,13 @@ def register(
     p.add_argument(
         "--notify", action="store_true", help="deliver the events through the configured sinks"
     )
-    p.add_argument("--plot", type=Path, help="also draw a chart to this PNG file")
+    p.add_argument("--plot", type=Path, help="also draw a chart to this file (.png, .svg or .pdf)")
+    p.add_argument(
+        "--no-quality-checks",
+        action="store_true",
+        help="evaluate every row, even a one-row price spike the live checks would hold back "
+        "(for a tape you trust)",
+    )
     p.set_defaults(func=run)
 
 
@@ -42,8 +53,9 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         from monitor.history.plot import require_matplotlib
 
-        require_matplotlib()
-    store = Store.open(args.state_db)
+        require_matplotlib(args.plot)
+    # alerts queued from a replay carry "mode": "replay" and are marked as such in every sink
+    store = (ReplayStore if args.notify else Store).open(args.state_db)
     try:
         engine = Engine(
             settings,
@@ -53,8 +65,24 @@ def run(args: argparse.Namespace) -> int:
             notify=args.notify,
             baseline_summary=False,
         )
-        reader = TapeReader(tape_path, symbols={s.symbol for s in settings.symbols})
-        result = engine.process(reader, bootstrap.clock().now().timestamp())
+        symbols = {s.symbol for s in settings.symbols}
+        reader = TapeReader(tape_path, symbols=symbols)
+        held: Counter[str] = Counter()
+        now = bootstrap.clock().now().timestamp()
+        if args.state_db is None:
+            result = engine.process(checked(reader, settings, held, args), now)
+        else:
+            # into a database: the whole tape is validated first (a bad row writes nothing),
+            # then committed in bounded batches so a daemon beside us keeps its write lock
+            for _ in TapeReader(tape_path, symbols=symbols):
+                pass
+            result = engine.process_batched(checked(reader, settings, held, args), now)
+        for symbol, n in sorted(held.items()):
+            print(
+                f"warning: {n} row(s) of {symbol} held back as price spikes (over max_jump, "
+                "not confirmed by the next row); --no-quality-checks evaluates them",
+                file=sys.stderr,
+            )
         if not args.json and result.events:
             print(present.EVENT_HEADER)
         for event in result.events:
@@ -75,11 +103,14 @@ def run(args: argparse.Namespace) -> int:
             f"{len(result.events)} event(s)",
             file=sys.stderr,
         )
+        if args.state_db is not None:
+            print(f"state db: {args.state_db}", file=sys.stderr)
         code = 0
         if args.plot:
             from monitor.history.plot import plot_replay
 
             plot_replay(settings, store, args.plot)
+            print(f"wrote chart {args.plot}", file=sys.stderr)
         if args.notify:
             dead_before = store.outbox_counts()["dead"]
             code = bootstrap.deliver_now(settings, store)
@@ -88,6 +119,24 @@ def run(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return code
+
+
+class ReplayStore(Store):
+    """A store whose queued alerts are marked ``"mode": "replay"`` (never taken for live)."""
+
+    def enqueue(
+        self, message_id: str, sink_id: str, kind: str, payload: dict[str, Any], now: float
+    ) -> bool:
+        return super().enqueue(message_id, sink_id, kind, payload | {"mode": "replay"}, now)
+
+
+def checked(
+    rows: Iterable[Observation], settings: Settings, held: Counter[str], args: argparse.Namespace
+) -> Iterable[Observation]:
+    """The tape's rows through the live quote-quality checks, unless switched off."""
+    if args.no_quality_checks:
+        return rows
+    return quality_filtered(rows, {s.symbol: s.max_jump for s in settings.symbols}, held)
 
 
 def event_json(event: Event) -> dict[str, object]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -19,12 +21,24 @@ def register(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
     p = sub.add_parser(
-        "status", parents=[common], help="each rule's state and distance to its line"
+        "status",
+        parents=[common],
+        help="each rule's state and distance to its line",
+        description="Read the state database (never creating it) and print, per rule: its "
+        "state and since when, the last value with its as-of time, the distance to the line "
+        "and the price that reaches it; then the outbox counts. The database read is named on "
+        "stderr.",
     )
     p.add_argument("--state-db", type=Path, help="state database (default: the daemon's)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=status)
-    e = sub.add_parser("events", parents=[common], help="the history of recorded events")
+    e = sub.add_parser(
+        "events",
+        parents=[common],
+        help="the history of recorded events",
+        description="Print the recorded events, newest last, from the state database (never "
+        "creating it); the database read is named on stderr.",
+    )
     e.add_argument("--state-db", type=Path, help="state database (default: the daemon's)")
     e.add_argument("--limit", type=int, default=50, help="newest N events (default 50)")
     e.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -32,7 +46,9 @@ def register(
 
 
 def _open(settings: Settings, explicit: Path | None) -> Store:
-    return bootstrap.open_store(settings, explicit)
+    store = bootstrap.open_store(settings, explicit, read_only=True)
+    print(f"state db: {store.path}", file=sys.stderr)
+    return store
 
 
 def rule_status(settings: Settings, store: Store) -> list[dict[str, object]]:
@@ -56,6 +72,7 @@ def rule_status(settings: Settings, store: Store) -> list[dict[str, object]]:
             state=state.position,
             since=state.since.isoformat(),
             last_time=last.time.isoformat(),
+            as_of=present.local_time(last.time, sym.timezone),
             value=str(last.value),
             currency=currency,
             threshold=str(last.threshold),
@@ -94,6 +111,41 @@ def share_count_warnings(settings: Settings, today: date) -> list[str]:
     return out
 
 
+def quote_health(raw: str | None) -> list[str]:
+    """The daemon's last degraded quotes / share counts (sources disagree, shares mismatch)."""
+    if not raw:
+        return []
+    try:
+        data = json.loads(raw)
+        degraded = dict(data.get("degraded") or {})
+        when = str(data.get("time", ""))[:19]
+    except (ValueError, TypeError, AttributeError):
+        return []
+    return [f"{sym}: {why} (daemon's poll of {when} UTC)" for sym, why in degraded.items()]
+
+
+def once_a_day(warnings: list[str], today: date) -> list[str]:
+    """The warnings not yet shown today (a stamp per warning in the user's cache dir; the
+    state db is never written). ``--json`` always carries every warning."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    stamp = Path(base) / "mcap-monitor" / "status-warnings"
+    key = today.isoformat()
+    try:
+        seen = stamp.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        seen = []
+    shown = {line.split(" ", 1)[1] for line in seen if line.startswith(key + " ")}
+    fresh = [w for w in warnings if w not in shown]
+    if fresh:
+        try:
+            stamp.parent.mkdir(parents=True, exist_ok=True)
+            lines = [f"{key} {w}" for w in sorted(shown | set(fresh))]
+            stamp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        except OSError:
+            pass  # no cache dir: warn every time rather than never
+    return fresh
+
+
 def status_line(item: dict[str, object]) -> str:
     if item.get("state") == "unknown":
         return f"{item['rule']:<14} {item['symbol']:<9} unknown (no observation yet)"
@@ -104,7 +156,7 @@ def status_line(item: dict[str, object]) -> str:
     since = datetime.fromisoformat(str(item["since"])).strftime("%Y-%m-%d %H:%M")
     line = (
         f"{item['rule']:<14} {item['symbol']:<9} {item['state']:<6} since {since}  "
-        f"{value} ({dist} vs {threshold})"
+        f"{value} as of {item['as_of']} ({dist} vs {threshold})"
     )
     if "needs_price" in item:
         verb = "crosses below under" if item["state"] == "above" else "needs"
@@ -119,15 +171,20 @@ def status(args: argparse.Namespace) -> int:
     try:
         items = rule_status(settings, store)
         counts = store.outbox_counts()
+        degraded = quote_health(store.meta("quote_health"))
     finally:
         store.close()
-    warnings = share_count_warnings(settings, date.today())
+    warnings = share_count_warnings(settings, date.today()) + degraded
     if args.json:
-        print(json.dumps({"rules": items, "outbox": counts, "warnings": warnings}, indent=2))
+        doc = {"state_db": str(store.path), "rules": items, "outbox": counts}
+        print(json.dumps(doc | {"warnings": warnings}, indent=2))
         return 0
     for item in items:
-        print(status_line(item))
-    for warning in warnings:
+        try:
+            print(status_line(item))
+        except ArithmeticError:  # a stored value beyond what figures render: show it raw
+            print(f"{item['rule']:<14} {item['symbol']:<9} {item.get('state')} (raw: {item})")
+    for warning in once_a_day(warnings, date.today()):
         print(f"warning: {warning}")
     print(f"outbox: {counts['pending']} pending, {counts['dead']} dead")
     return 0
@@ -141,6 +198,11 @@ def events(args: argparse.Namespace) -> int:
         rows = store.events(limit=args.limit)
     finally:
         store.close()
+    if not rows and not args.json:
+        print("no events yet")
     for row in rows:
-        print(json.dumps(row) if args.json else present.event_line(event_from_dict(row)))
+        try:
+            print(json.dumps(row) if args.json else present.event_line(event_from_dict(row)))
+        except (ArithmeticError, ValueError, KeyError, TypeError):
+            print(f"(stored event not renderable, raw) {json.dumps(row)}")
     return 0

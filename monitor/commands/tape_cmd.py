@@ -7,7 +7,18 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from monitor import bootstrap
 from monitor.history.tapebuild import EcbHistory, build_daily_tape, read_yahoo_csv
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text!r}")
+    return value
 
 
 def register(
@@ -16,14 +27,27 @@ def register(
     p = sub.add_parser("tape", parents=[common], help="build tapes from history files")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     b = actions.add_parser(
-        "build", parents=[common], help="daily tape from a Yahoo history CSV and ECB rates"
+        "build",
+        parents=[common],
+        help="daily tape from a Yahoo history CSV and ECB rates",
+        description="Write one tape row per daily bar (close as price, high as day high) with "
+        "the ECB rates of its date; rates older than fx.max_age_days are left empty (and the "
+        "days counted), placeholder bars are skipped.",
     )
     b.add_argument("--prices", type=Path, required=True, help="Yahoo history CSV (daily bars)")
     b.add_argument("--fx-history", type=Path, help="ECB eurofxref-hist.csv")
-    b.add_argument("--shares", type=int, help="shares counted (written to every row)")
-    b.add_argument("--symbol", default="1810.HK")
-    b.add_argument("--currency", default="HKD")
-    b.add_argument("--timezone", default="Asia/Hong_Kong")
+    b.add_argument(
+        "--shares", type=_positive_int, metavar="N", help="shares counted (written to every row)"
+    )
+    b.add_argument(
+        "--symbol", default="1810.HK", help="symbol written to every row (default 1810.HK)"
+    )
+    b.add_argument("--currency", default="HKD", help="ISO 4217 code of the prices (default HKD)")
+    b.add_argument(
+        "--timezone",
+        default="Asia/Hong_Kong",
+        help="exchange time zone; rows are stamped 16:00 there (default Asia/Hong_Kong)",
+    )
     b.add_argument("--from", dest="start", type=date.fromisoformat, help="first day, YYYY-MM-DD")
     b.add_argument("--to", dest="end", type=date.fromisoformat, help="last day, YYYY-MM-DD")
     b.add_argument("-o", "--output", type=Path, required=True, help="tape CSV to write")
@@ -31,6 +55,7 @@ def register(
 
 
 def build(args: argparse.Namespace) -> int:
+    max_age = float(bootstrap.settings_from(args.config).fx.max_age_days)
     ecb = EcbHistory.from_csv(args.fx_history) if args.fx_history else None
     tmp = args.output.with_name(args.output.name + ".tmp")
     with tmp.open("w", encoding="utf-8", newline="") as out:
@@ -44,9 +69,18 @@ def build(args: argparse.Namespace) -> int:
             timezone=args.timezone,
             start=args.start,
             end=args.end,
+            max_age_days=max_age,
         )
     tmp.replace(args.output)
     for day in result.placeholders or []:
         print(f"warning: skipped placeholder bar {day} (O=H=L=C, volume 0)", file=sys.stderr)
+    stale = result.stale_fx or []
+    if stale:
+        span = f"{stale[0]}" if len(stale) == 1 else f"{stale[0]} to {stale[-1]}"
+        print(
+            f"warning: FX left empty on {len(stale)} row(s) ({span}): the newest ECB rate was "
+            f"older than fx.max_age_days ({max_age:g} days)",
+            file=sys.stderr,
+        )
     print(f"wrote {result.rows} rows to {args.output}", file=sys.stderr)
     return 0

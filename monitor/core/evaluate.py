@@ -117,6 +117,9 @@ def make_event(
         exchange_tz=exchange_tz,
         delayed=obs.delayed,
         threshold_source=rr.threshold_source,
+        quote_source=obs.source if obs.quote_decision else "",
+        quote_decision=obs.quote_decision,
+        confirmed_by=obs.confirmed_by,
     )
 
 

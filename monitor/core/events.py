@@ -58,6 +58,10 @@ class Event:
     exchange_tz: str
     delayed: bool
     threshold_source: str = ""
+    # the live quote policy: which source, its decision, which sources confirmed it
+    quote_source: str = ""
+    quote_decision: str = ""
+    confirmed_by: tuple[str, ...] = ()
 
 
 def _fx_dict(rate: FxRate) -> dict[str, str]:
@@ -71,8 +75,11 @@ def _fx_dict(rate: FxRate) -> dict[str, str]:
 
 
 def event_to_dict(event: Event) -> dict[str, object]:
-    """A JSON-ready dict: Decimals as strings (exact), times as ISO 8601 with offset."""
-    return {
+    """A JSON-ready dict: Decimals as strings (exact), times as ISO 8601 with offset.
+
+    The quote policy's keys are present only for live events (tape events stay as they were).
+    """
+    out: dict[str, object] = {
         "id": event.id,
         "kind": event.kind,
         "time": event.time.isoformat(),
@@ -98,6 +105,11 @@ def event_to_dict(event: Event) -> dict[str, object]:
         "exchange_tz": event.exchange_tz,
         "delayed": event.delayed,
     }
+    if event.quote_decision:
+        out["quote_source"] = event.quote_source
+        out["quote_decision"] = event.quote_decision
+        out["confirmed_by"] = list(event.confirmed_by)
+    return out
 
 
 def event_from_dict(data: dict[str, object]) -> Event:
@@ -123,6 +135,7 @@ def event_from_dict(data: dict[str, object]) -> Event:
     rank = data.get("rank")
     shares = data["shares"]
     assert isinstance(shares, int)
+    confirmed = data.get("confirmed_by")
     return Event(
         id=str(data["id"]),
         kind=str(data["kind"]),  # type: ignore[arg-type]
@@ -148,4 +161,7 @@ def event_from_dict(data: dict[str, object]) -> Event:
         exchange_tz=str(data.get("exchange_tz", "UTC")),
         delayed=bool(data.get("delayed", False)),
         threshold_source=str(data.get("threshold_source", "")),
+        quote_source=str(data.get("quote_source", "")),
+        quote_decision=str(data.get("quote_decision", "")),
+        confirmed_by=tuple(str(s) for s in confirmed) if isinstance(confirmed, list) else (),
     )

@@ -26,6 +26,31 @@ NOT_A_NUMBER = "not a number"
 NOT_FINITE = "not a finite number"
 
 
+# Sane ranges per kind of number, so a misplaced exponent (1e400) is an input error at its
+# cell and not an overflow deep in the maths. Wide: every listed price, rate and share count
+# on Earth sits well inside them.
+BOUNDS: dict[str, tuple[Decimal, Decimal]] = {
+    "price": (Decimal("1e-6"), Decimal("1e9")),
+    "fx": (Decimal("1e-8"), Decimal("1e8")),
+    "shares": (Decimal(1), Decimal("1e13")),
+    "cutoff": (Decimal(1), Decimal("1e15")),
+    "amount": (Decimal("1e-6"), Decimal("1e18")),
+}
+
+
+def bounds_of(name: str) -> tuple[Decimal, Decimal]:
+    """The sane range of a tape column or config key by its name."""
+    if name.startswith("fx_"):
+        return BOUNDS["fx"]
+    if name.endswith("cutoff_usd"):
+        return BOUNDS["cutoff"]
+    if name == "shares":
+        return BOUNDS["shares"]
+    if name in ("price", "day_high"):
+        return BOUNDS["price"]
+    return BOUNDS["amount"]
+
+
 class NumberError(ValueError):
     """A value that is no finite number; ``reason`` is ``NOT_A_NUMBER`` or ``NOT_FINITE``."""
 

@@ -58,6 +58,9 @@ class Observation(NamedTuple):
     ranking: Ranking | None = None
     source: str = "tape"
     delayed: bool = False
+    # the quote policy's decision ("confirmed", "single"; "" for a tape) and who agreed
+    quote_decision: str = ""
+    confirmed_by: tuple[str, ...] = ()
 
 
 class Valuation(NamedTuple):

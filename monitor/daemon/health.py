@@ -16,11 +16,12 @@ from typing import Any, Literal
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from monitor.core.quote_policy import DEGRADED_KINDS
 from monitor.daemon.metrics import Metrics
 from monitor.errors import ConfigError
 from monitor.ports import PollResult
 
-SymbolStatus = Literal["unknown", "ok", "failing", "stale"]
+SymbolStatus = Literal["unknown", "ok", "failing", "stale", "degraded"]
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -71,7 +72,8 @@ class HealthState:
     def record_poll(self, now: float, polled: Iterable[str], result: PollResult) -> None:
         """A poll's outcome per symbol: ok, failing (with why) or stale."""
         got = {o.symbol: o.source for o in result.observations}
-        failed = {f.subject: f for f in result.failures}
+        degraded = {f.subject: f for f in result.failures if f.kind in DEGRADED_KINDS}
+        failed = {f.subject: f for f in result.failures if f.kind not in DEGRADED_KINDS}
         stale = set(result.stale)
         with self._lock:
             self._blocked = dict(result.blocked_pairs)
@@ -84,7 +86,13 @@ class HealthState:
             for symbol in polled:
                 entry = self._symbols.setdefault(symbol, SymbolHealth())
                 entry.last_attempt = now
-                if symbol in got:
+                if symbol in degraded:
+                    # sources disagree / share count mismatch: degraded, not failing
+                    d = degraded[symbol]
+                    entry.status, entry.error = "degraded", f"{d.kind}: {d.message}"
+                    if symbol in got:
+                        entry.last_success, entry.source = now, got[symbol]
+                elif symbol in got:
                     entry.status, entry.error = "ok", ""
                     entry.last_success = now
                     entry.source = got[symbol]
@@ -128,6 +136,7 @@ class HealthState:
         """(healthy, the JSON body)."""
         with self._lock:
             problems: list[str] = []
+            warnings: list[str] = []
             beat = self._heartbeat
             if beat is None or now - beat > self.heartbeat_max_age:
                 problems.append("scheduler heartbeat missing")
@@ -140,13 +149,16 @@ class HealthState:
                 symbols[name] = item
                 if entry.status in ("failing", "stale"):
                     problems.append(f"{name}: {entry.status}")
+                elif entry.status == "degraded":
+                    warnings.append(f"{name}: {entry.error}")
             for pair, why in self._blocked.items():
                 problems.append(f"FX {pair} blocked: {why}")
             for job, error in self._jobs_failing.items():
                 problems.append(f"job {job} failing: {error}")
             body: dict[str, Any] = {
-                "status": "ok" if not problems else "unhealthy",
+                "status": "unhealthy" if problems else "degraded" if warnings else "ok",
                 "problems": problems,
+                "warnings": warnings,
                 "summary": self._summary,
                 "in_session": self._in_session,
                 "scheduler_heartbeat": _iso(beat),
@@ -206,6 +218,25 @@ def _handler(
         timeout = 5  # a stuck client never pins a server thread
         server_version = "mcap-monitor"
         sys_version = ""
+        _head = False
+
+        def version_string(self) -> str:
+            return self.server_version  # the base class appends " " + sys_version
+
+        def do_HEAD(self) -> None:
+            self._head = True  # RFC 9110: the GET answer's status and headers, no body
+            self.do_GET()
+
+        def _not_allowed(self) -> None:
+            self.send_response(405)
+            self.send_header("Allow", "GET, HEAD")
+            self.send_header("Content-Type", "text/plain")
+            data = b"method not allowed: use GET or HEAD\n"
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed
 
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
@@ -224,7 +255,8 @@ def _handler(
             self.send_header("Content-Length", str(len(data)))
             self.send_header("Cache-Control", "no-store")
             self.end_headers()
-            self.wfile.write(data)
+            if not self._head:
+                self.wfile.write(data)
 
         def log_message(self, format: str, *args: Any) -> None:
             return  # scrapes every 15 s would drown the journal

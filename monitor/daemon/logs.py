@@ -1,6 +1,6 @@
 """structlog set-up, the one place: JSON lines for journald and files, a console renderer
-for a terminal (the daemon, ``check``), and plain key=value lines on stderr for one-shot
-commands that deliver (``outbox flush``, ``replay --notify``, ``test-alert``).
+for a terminal (the daemon, ``check``), and for one-shot commands that deliver (``outbox
+flush``, ``replay --notify``, ``test-alert``) warnings only on a terminal, JSON on a pipe.
 
 Standard-library records (APScheduler, urllib3) go through the same renderer, so every line
 of the daemon's output has one shape.
@@ -66,21 +66,30 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
 
 
 def ensure_cli_logging(level: str = "info") -> None:
-    """Key=value lines on stderr for a one-shot command, unless an entry point already
-    configured structlog; stdout stays the command's output."""
+    """Log lines on stderr for a one-shot command, unless an entry point already configured
+    structlog; stdout stays the command's output. On a terminal only warnings and errors at
+    the default level (the command prints its own summary line; ``--log-level debug`` shows
+    everything), as key=value; on a pipe or under systemd JSON lines, as the daemon logs."""
     if structlog.is_configured():
         return
+    numeric = LEVELS.get(level.lower(), logging.INFO)
+    tty = sys.stderr.isatty()
+    if tty and numeric == logging.INFO:
+        numeric = logging.WARNING
+    renderer: Any = (
+        structlog.processors.KeyValueRenderer(
+            key_order=["timestamp", "level", "event"], drop_missing=True
+        )
+        if tty
+        else structlog.processors.JSONRenderer()
+    )
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.KeyValueRenderer(
-                key_order=["timestamp", "level", "event"], drop_missing=True
-            ),
+            renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            LEVELS.get(level.lower(), logging.INFO)
-        ),
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=False,
     )

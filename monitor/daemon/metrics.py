@@ -6,6 +6,21 @@ from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+LATENCY_BUCKETS = (
+    1.0,
+    2.0,
+    5.0,
+    10.0,
+    20.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+    900.0,
+    1200.0,
+    1800.0,
+)
 POLL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -59,9 +74,27 @@ class Metrics:
         )
         self.shares_gap = Gauge(
             "mcap_shares_gap_ratio",
-            "Relative difference between the configured and Yahoo's implied share count "
-            "(daily cross-check), per symbol",
+            "Relative difference between the configured share count and a source's total "
+            "(Tencent real-time when it reports one, else Yahoo's implied count), per symbol",
             ["symbol"],
+            registry=r,
+        )
+        self.quote_age = Gauge(
+            "mcap_quote_age_seconds",
+            "Age of the last evaluated quote at the poll, per source (Yahoo's HK quotes: ~900)",
+            ["source"],
+            registry=r,
+        )
+        self.detection_latency = Histogram(
+            "mcap_detection_latency_seconds",
+            "Quote time to the end of the poll that evaluated it (events are enqueued by then)",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.quote_decisions = Counter(
+            "mcap_quote_decisions",
+            "Quote policy decisions per symbol and poll: confirmed, single, disagreement",
+            ["decision"],
             registry=r,
         )
         self.events = Counter("mcap_events", "Rule events emitted, by kind", ["kind"], registry=r)

@@ -3,11 +3,14 @@ of each poll's and each delivery pass's outcome."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
 import structlog
 
 from monitor import present
+from monitor.core.quote_policy import DEGRADED_KINDS
 from monitor.core.rules import RuleState
 from monitor.core.valuation import Observation
 from monitor.daemon.digest import SymbolView, Valuer
@@ -17,6 +20,9 @@ from monitor.ports import PollResult, SourceGauges, Store
 from monitor.settings import Settings
 
 log = structlog.get_logger("mcap.daemon")
+
+# meta key of the last poll's degraded quotes / share counts, read by ``mcap-monitor status``
+QUOTE_HEALTH_KEY = "quote_health"
 
 
 class Telemetry:
@@ -28,6 +34,7 @@ class Telemetry:
         self.delivery_store = delivery_store
         self.views: dict[str, SymbolView] = {}
         self.status = ""
+        self._degraded: dict[str, str] = {}
         self._outbox_seen = delivery_store.outbox_counts_by_sink()
         self.outbox = delivery_store.outbox_counts()
         metrics.set_outbox(self.outbox)
@@ -46,9 +53,14 @@ class Telemetry:
     ) -> None:
         """Metrics, health and logs of one poll's outcome."""
         m = self.metrics
-        m.polls.labels("failed" if result.failures else "ok").inc()
+        failed = any(f.kind not in DEGRADED_KINDS for f in result.failures)
+        m.polls.labels("failed" if failed else "ok").inc()
         for failure in result.failures:
             m.source_errors.labels(failure.source, failure.kind).inc()
+            if failure.kind in DEGRADED_KINDS:
+                if failure.kind == "disagreement":
+                    m.quote_decisions.labels("disagreement").inc()
+                continue  # logged where found (quote_disagreement, shares_mismatch once a day)
             log.warning(
                 "source_failed",
                 source=failure.source,
@@ -66,6 +78,7 @@ class Telemetry:
         for symbol, ratio in gauges.shares_gap.items():
             m.shares_gap.labels(symbol).set(float(ratio))
         self.health.record_poll(t, symbols, result)
+        self._account_quotes(t, result)
         latest: dict[str, Observation] = {}
         for obs in result.observations:
             latest[obs.symbol] = obs
@@ -83,6 +96,30 @@ class Telemetry:
                 if rule.position is not None:
                     m.rule_above.labels(rule.rule_id, symbol).set(rule.position == "above")
         self.update_status(settings)
+
+    def _account_quotes(self, t: float, result: PollResult) -> None:
+        """Quote age per source, detection latency, decisions; degraded state for ``status``."""
+        m = self.metrics
+        for obs in result.observations:
+            if obs.source == "tape":
+                continue
+            age = max(t - obs.time.timestamp(), 0.0)
+            m.quote_age.labels(obs.source).set(age)
+            m.detection_latency.observe(age)
+            if obs.quote_decision:
+                m.quote_decisions.labels(obs.quote_decision).inc()
+        degraded = {
+            f.subject: f"{f.kind}: {f.message}" for f in result.failures if f.kind in DEGRADED_KINDS
+        }
+        if degraded != self._degraded:
+            self._degraded = degraded
+            when = datetime.fromtimestamp(t, UTC).isoformat()
+            try:
+                self.delivery_store.set_meta(
+                    QUOTE_HEALTH_KEY, json.dumps({"time": when, "degraded": degraded})
+                )
+            except Exception as exc:  # noqa: BLE001 - status is informative; never fail a poll
+                log.warning("quote_health_not_saved", error=str(exc))
 
     def update_status(self, settings: Settings) -> None:
         """``STATUS=`` for systemd and the /healthz summary."""

@@ -93,12 +93,15 @@ def observations(
     shares: int | None = None,
     source: str = "yahoo-history",
     placeholders: list[date] | None = None,
+    stale_fx: list[date] | None = None,
 ) -> Iterator[Observation]:
     """Observations of ``symbol`` from price bars and ECB rates, placeholder bars left out.
 
     Daily bars are stamped at the exchange close (16:00 local) with the ECB rate of their
     date, exactly as ``tape build`` writes them; intraday bars at the end of the bar, with the
-    running day high and the newest ECB rate published before the bar ended.
+    running day high and the newest ECB rate published before the bar ended. A rate older
+    than ``fx.max_age_days`` is not used (the rules needing it are skipped, as live); those
+    days are appended to ``stale_fx``.
     """
     if interval not in INTERVALS:
         raise InputError(f"unknown interval {interval!r}", "--interval", "use 1d, 1h or 5m")
@@ -106,6 +109,7 @@ def observations(
     ranking = config_ranking(settings)
     counted = SharesCount(shares, "--shares") if shares is not None else None
     cur = symbol.currency
+    max_age = float(settings.fx.max_age_days)
     if interval == "1d":
         for row in daily_rows(
             bars,
@@ -116,6 +120,8 @@ def observations(
             start=start,
             end=end,
             placeholders=placeholders,
+            max_age_days=max_age,
+            stale=stale_fx,
         ):
             row_rates = tuple(
                 FxRate(cur, q, r, "ECB", datetime.combine(row.published, time(0), UTC))
@@ -156,8 +162,11 @@ def observations(
         wanted = ecb_day_before(stamp)
         if wanted != fx_day:
             fx_day, rates = wanted, _ecb_rates(ecb, wanted, cur, quotes)
+        fresh = tuple(r for r in rates if (day - r.as_of.date()).days <= max_age)
+        if len(fresh) < len(rates) and stale_fx is not None and day not in stale_fx[-1:]:
+            stale_fx.append(day)
         yield Observation(
-            stamp, symbol.symbol, bar.close, cur, high, counted, rates, ranking, source
+            stamp, symbol.symbol, bar.close, cur, high, counted, fresh, ranking, source
         )
 
 
@@ -214,6 +223,8 @@ class BacktestResult:
     placeholders: list[date]
     skipped: list[str]
     store: Store
+    stale_fx: list[date] | None = None
+    max_age_days: float = 4
 
     def to_json(self) -> dict[str, object]:
         """The ``--json`` document: events as ``replay --json`` prints them, plus a summary."""
@@ -229,7 +240,17 @@ class BacktestResult:
                 "placeholder_bars": len(self.placeholders),
                 "placeholder_days": [d.isoformat() for d in self.placeholders],
                 "skipped": self.skipped,
-            },
+            }
+            | self._stale_json(),
+        }
+
+    def _stale_json(self) -> dict[str, object]:
+        """Days whose ECB rate was older than ``fx.max_age_days`` (present only if any)."""
+        if not self.stale_fx:
+            return {}
+        return {
+            "stale_fx_days": [d.isoformat() for d in self.stale_fx],
+            "fx_max_age_days": self.max_age_days,
         }
 
 

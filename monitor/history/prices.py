@@ -6,6 +6,7 @@ session for the ECB; nothing is global.
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from datetime import date, timedelta
 from decimal import Decimal
@@ -98,3 +99,23 @@ def fetch_ecb_history(session: Any, base_url: str, timeout: float = 30.0) -> Ecb
             kind="network",
         )
     return EcbHistory.from_zip(response.content, url)
+
+
+def detect_interval(bars: list[Bar]) -> str | None:
+    """The bar size of a price history: ``1d``, ``1h`` or ``5m``; ``None`` when unclear.
+
+    The smallest gap between consecutive bars decides: a day or more is daily (weekends and
+    holidays only widen gaps), an hour is hourly, five minutes is ``5m``.
+    """
+    gaps = [b.start - a.start for a, b in itertools.pairwise(bars)]
+    positive = [g for g in gaps if g > timedelta(0)]
+    if not positive:
+        return None
+    smallest = min(positive)
+    if smallest >= timedelta(hours=20):
+        return "1d"
+    if timedelta(minutes=50) <= smallest <= timedelta(minutes=70):
+        return "1h"
+    if timedelta(minutes=4) <= smallest <= timedelta(minutes=6):
+        return "5m"
+    return None

@@ -190,6 +190,7 @@ class TapeBuild:
 
     rows: int = 0
     placeholders: list[date] | None = None
+    stale_fx: list[date] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,10 +225,14 @@ def daily_rows(
     start: date | None = None,
     end: date | None = None,
     placeholders: list[date] | None = None,
+    max_age_days: float | None = None,
+    stale: list[date] | None = None,
 ) -> Iterator[DailyRow]:
     """Daily bars in ``[start, end]`` stamped at the exchange close, placeholders left out.
 
-    Skipped placeholder days are appended to ``placeholders`` when a list is given.
+    Skipped placeholder days are appended to ``placeholders`` when a list is given. A rate
+    published more than ``max_age_days`` before a bar's day is not used (``None``, as if
+    missing); such days are appended to ``stale``.
     """
     zone = ZoneInfo(timezone)
     quotes = [q for q in fx_quotes if q != currency] if ecb is not None else []
@@ -246,6 +251,11 @@ def daily_rows(
             found = ecb.cross(day, currency, quote)
             if found is None:
                 fx.append((quote, None))
+                continue
+            if max_age_days is not None and (day - found[0]).days > max_age_days:
+                fx.append((quote, None))
+                if stale is not None and (not stale or stale[-1] != day):
+                    stale.append(day)
                 continue
             published, rate = found
             fx.append((quote, rate))
@@ -267,8 +277,12 @@ def build_daily_tape(
     close: time = time(16, 0),
     start: date | None = None,
     end: date | None = None,
+    max_age_days: float | None = None,
 ) -> TapeBuild:
-    """Write one tape row per daily bar (close as price, high as day high)."""
+    """Write one tape row per daily bar (close as price, high as day high).
+
+    FX rates older than ``max_age_days`` are left empty; their days are in ``stale_fx``.
+    """
     fx_cols = [f"fx_{currency}_{q}" for q in fx_quotes if q != currency] if ecb else []
     header = ["time", "symbol", "price", "currency", "day_high"]
     if shares is not None:
@@ -278,7 +292,7 @@ def build_daily_tape(
         header += ["fx_source", "fx_as_of"]
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
-    result = TapeBuild(placeholders=[])
+    result = TapeBuild(placeholders=[], stale_fx=[])
     rows = daily_rows(
         bars,
         ecb,
@@ -289,6 +303,8 @@ def build_daily_tape(
         start=start,
         end=end,
         placeholders=result.placeholders,
+        max_age_days=max_age_days,
+        stale=result.stale_fx,
     )
     for item in rows:
         row: list[str] = [item.stamp.isoformat(), symbol, str(item.close), currency, str(item.high)]
@@ -296,7 +312,7 @@ def build_daily_tape(
             row.append(str(shares))
         if fx_cols:
             row += ["" if rate is None else str(rate) for _, rate in item.fx]
-            row += ["ECB", item.published.isoformat() if item.published else ""]
+            row += ["ECB", item.published.isoformat()] if item.published else ["", ""]
         writer.writerow(row)
         result.rows += 1
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 
@@ -30,3 +31,32 @@ def span_text(seconds: float) -> str:
     if seconds >= 60:
         return f"{seconds / 60:.0f} min"
     return f"{seconds:.0f} s"
+
+
+# A server's own wait (``Retry-After``, Discord ``retry_after``, ...) may lengthen ours up to
+# this cap, never shorten it; beyond SANE_SERVER_WAIT it is nonsense and ignored.
+SERVER_WAIT_CAP = 3600.0
+SANE_SERVER_WAIT = 86400.0
+
+
+def server_wait(value: object) -> float | None:
+    """A server-supplied wait in seconds, or ``None`` when absent or not believable
+    (non-numeric, NaN, infinite, negative, more than a day)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        seconds = float(value)
+    except (ValueError, OverflowError):
+        return None
+    if not math.isfinite(seconds) or seconds < 0 or seconds > SANE_SERVER_WAIT:
+        return None
+    return seconds
+
+
+def retry_delay(own: float, server: float | None, cap: float = SERVER_WAIT_CAP) -> float:
+    """The wait before the next attempt: our own backoff ``own`` is the floor, a believable
+    server wait may lengthen it up to ``cap``."""
+    wait = server_wait(server)
+    if wait is None:
+        return own
+    return max(own, min(wait, max(cap, own)))

@@ -8,13 +8,42 @@ process it is shared and counted, so a dispatcher rebuilt on SIGHUP keeps it.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
+import stat
 import threading
 from pathlib import Path
 
+from monitor.errors import StoreError
+
 _guard = threading.Lock()
 _held: dict[str, tuple[int, int]] = {}  # lock path -> (fd, holders in this process)
+
+
+def _open_lock_file(path: str) -> int:
+    """Open (creating 0600) the lock file without following a symlink, and refuse anything
+    but a regular file of our own: the PID is written into it, so it must never be a link
+    to, or a name for, some other file."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise StoreError(
+                "delivery lock file is a symlink", path, "remove it; it is created on its own"
+            ) from None
+        raise StoreError(
+            f"cannot open delivery lock file: {exc.strerror}", path, "check permissions"
+        ) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_nlink != 1:
+        os.close(fd)
+        raise StoreError(
+            "delivery lock file is not a regular file of this user",
+            path,
+            "remove it; it is created on its own",
+        )
+    return fd
 
 
 class DeliveryLock:
@@ -38,13 +67,13 @@ class DeliveryLock:
                 _held[self.path] = (found[0], found[1] + 1)
                 self._mine = True
                 return True
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = _open_lock_file(self.path)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
                 return False
-            os.ftruncate(fd, 0)
+            os.ftruncate(fd, 0)  # a regular file we own (checked on opening): safe
             os.write(fd, f"{os.getpid()}\n".encode())
             _held[self.path] = (fd, 1)
             self._mine = True

@@ -38,6 +38,9 @@ def flush(dispatcher: OutboxDispatcher, wait_seconds: float) -> int:
     deadline = time.monotonic() + wait_seconds
     if not dispatcher.claim():
         return 1
+    # a time bound, not a retry budget: no request starts after it (one in flight finishes
+    # within its own timeout), the rest stays pending for the next flush or the daemon
+    dispatcher.stop_at = deadline
     now = dispatcher.clock.now
     dispatcher.deliver_due(now().timestamp(), force=True)
     while not dispatcher.stopped:

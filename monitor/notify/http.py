@@ -1,23 +1,32 @@
 """The HTTP side shared by every webhook sink: one POST, no redirects, failures classified.
 
 Transient failures (timeouts, refused connections, 5xx, 408, 429) are retried; any other 4xx and
-platform body errors known to be permanent are not.
+platform body errors known to be permanent are not. A receiver is not trusted: at most
+``MAX_BODY`` bytes of its answer are read, within the request's timeout, and its ``Retry-After``
+is believed only when it is a sane number of seconds.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
+import urllib3
 
 from monitor.errors import DeliveryError
+from monitor.notify.backoff import server_wait
 from monitor.notify.secrets import Redactor
 
 USER_AGENT = "mcap-monitor (+https://github.com/mcap-monitor)"
 MAX_REASON = 200
+# At most this much of an answer is read; the rest is never downloaded (the connection is
+# dropped), so a receiver answering with 300 MB costs no memory.
+MAX_BODY = 64 * 1024
+_CHUNK = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,7 @@ class HttpAnswer:
     status: int
     text: str
     headers: dict[str, str]
+    truncated: bool = False  # the body was longer than ``MAX_BODY`` (or came too slowly)
 
     def json(self) -> Any:
         try:
@@ -50,19 +60,23 @@ def json_body(payload: object) -> bytes:
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date);
+    ``None`` when absent or not believable (NaN, negative, huge, garbage)."""
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
-    except ValueError:
+        return server_wait(float(value))
+    except (ValueError, OverflowError):
         pass
     try:
         moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return max(0.0, moment.timestamp() - now)
+    try:
+        return server_wait(max(0.0, moment.timestamp() - now))
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def short(text: str) -> str:
@@ -81,8 +95,14 @@ def post(
 ) -> HttpAnswer:
     """POST once; raise a transient ``DeliveryError`` for network failures. The caller judges
     the status (``classify_status``) and the body."""
-    headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT}
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": USER_AGENT,
+        "Accept-Encoding": "identity",
+    }
     headers.update(request.headers)
+    # the whole answer, body included, is bounded by ``timeout`` from here
+    deadline = time.monotonic() + timeout
     try:
         response = session.post(
             request.url,
@@ -91,6 +111,7 @@ def post(
             timeout=timeout,
             allow_redirects=False,
             verify=True,
+            stream=True,
         )
     except requests.Timeout:
         raise DeliveryError(
@@ -110,7 +131,37 @@ def post(
             permanent=isinstance(exc, requests.exceptions.InvalidURL | ValueError),
         ) from None
     with response:
-        return HttpAnswer(response.status_code, response.text, dict(response.headers))
+        text, truncated = _read_bounded(response, deadline)
+        return HttpAnswer(response.status_code, text, dict(response.headers), truncated)
+
+
+def _read_bounded(response: requests.Response, deadline: float) -> tuple[str, bool]:
+    """At most ``MAX_BODY`` bytes of the answer, read until ``deadline`` (monotonic; a slow
+    drip is cut off, not waited for); whether anything was left unread."""
+    chunks: list[bytes] = []
+    size = 0
+    truncated = False
+    try:
+        while True:
+            # read1: whatever has arrived (a drip never blocks us past the deadline);
+            # undecoded, so a compressed answer cannot expand in memory
+            chunk = response.raw.read1(_CHUNK, decode_content=False)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= MAX_BODY or time.monotonic() > deadline:
+                truncated = True
+                break
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
+        truncated = True  # the receiver dropped or stalled mid-answer: judge what came
+    raw = b"".join(chunks)[:MAX_BODY]
+    encoding = response.encoding or "utf-8"
+    try:
+        text = raw.decode(encoding, errors="replace")
+    except LookupError:
+        text = raw.decode("utf-8", errors="replace")
+    return text, truncated
 
 
 def _root_cause(exc: BaseException) -> str:

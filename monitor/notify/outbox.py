@@ -9,10 +9,11 @@ own threads so a hanging or dead sink never delays the others.
 from __future__ import annotations
 
 import random
+import sqlite3
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -21,8 +22,9 @@ import requests
 import structlog
 
 from monitor.errors import DeliveryError
-from monitor.notify.backoff import Backoff, span_text
+from monitor.notify.backoff import Backoff, retry_delay, span_text
 from monitor.notify.dblock import DeliveryLock
+from monitor.notify.lanes import LaneResult, Totals
 from monitor.notify.quiet import QuietHours, superseded_by
 from monitor.notify.secrets import Redactor
 from monitor.notify.templates import message_for_row
@@ -33,32 +35,6 @@ from monitor.store import OutboxRow, Store
 log = structlog.get_logger("monitor.notify")
 
 IDLE_WAIT = 30.0
-
-
-@dataclass
-class LaneResult:
-    """One pass over one sink's rows."""
-
-    delivered: int = 0
-    failed: int = 0
-    dead: int = 0
-    held: int = 0
-    retry_at: float | None = None  # when this lane has a row to retry
-    held_until: float | None = None  # when its quiet hours end, if rows are held
-    more: bool = False  # the batch was full: go again at once
-
-
-@dataclass
-class _Totals:
-    results: list[LaneResult] = field(default_factory=list)
-
-    def stats(self, pending: int) -> DeliveryStats:
-        return DeliveryStats(
-            delivered=sum(r.delivered for r in self.results),
-            failed=sum(r.failed for r in self.results),
-            dead=sum(r.dead for r in self.results),
-            pending=pending,
-        )
 
 
 class OutboxDispatcher:
@@ -111,6 +87,10 @@ class OutboxDispatcher:
         self._threads: list[threading.Thread] = []
         self._wake = {sid: threading.Event() for sid in self.sinks}
         self._stop = threading.Event()
+        # rows the receiver accepted whose "delivered" mark could not be written yet (db busy)
+        self._unrecorded: dict[int, tuple[str, float]] = {}
+        # ``time.monotonic()`` after which no new request is started (``outbox flush --wait``)
+        self.stop_at: float | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> OutboxDispatcher:
@@ -149,6 +129,7 @@ class OutboxDispatcher:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
+        self._record_deferred()
         if self.lock is not None:
             self.lock.release()
         if self._own_store:
@@ -165,9 +146,9 @@ class OutboxDispatcher:
         skipped by the next pass; quiet-hour holds always apply.
         """
         if not self.claim():
-            return _Totals().stats(self.pending_count())
+            return Totals().stats(self.pending_count())
         self._retire_unknown(now)
-        totals = _Totals()
+        totals = Totals()
         if len(self.sinks) == 1:
             (sid,) = self.sinks
             result = self._run_lane(sid, now, force)
@@ -244,10 +225,13 @@ class OutboxDispatcher:
         sink = self.sinks[sid]
         config = sink.config
         result = LaneResult()
+        self._record_deferred(sid)
         with self._db:
-            rows = self.store.outbox_pending(sid, self.batch)
+            pending = self.store.outbox_pending(sid, self.batch)
+        rows = [r for r in pending if r.id not in self._unrecorded]
         quiet = self._quiet.get(sid)
         held_until = quiet.held_until(now) if quiet is not None else None
+        tried = 0  # a lane always gets one attempt per pass, even with no time left
         for index, row in enumerate(rows):
             if held_until is not None and row.kind not in config.urgent_kinds:
                 if row.next_attempt_at < held_until:
@@ -263,6 +247,10 @@ class OutboxDispatcher:
                 result.held += 1
                 result.held_until = held_until
                 continue
+            if tried and self.stop_at is not None and time.monotonic() >= self.stop_at:
+                result.retry_at = now  # out of time: the rest stays pending, untouched
+                return result
+            tried += 1
             if not force and row.next_attempt_at > now:
                 # in order: a row waiting out its backoff keeps the later ones behind it
                 result.retry_at = row.next_attempt_at
@@ -317,8 +305,7 @@ class OutboxDispatcher:
                 ),
             )
         done = self._now()
-        with self._db:
-            self.store.mark_delivered(row.id, done)
+        self._record_delivered(sink.config.id, row.id, done)
         log.info(
             "delivery_succeeded",
             sink=config.id,
@@ -329,6 +316,24 @@ class OutboxDispatcher:
             latency_ms=round((done - started) * 1000, 1),
         )
         return "delivered", None
+
+    def _record_delivered(self, sid: str, row_id: int, done: float) -> bool:
+        """Mark a row delivered; if the db is busy (another process holds the write lock),
+        remember it so this process never sends it again and record it on a later pass."""
+        try:
+            with self._db:
+                self.store.mark_delivered(row_id, done)
+        except sqlite3.Error as exc:
+            self._unrecorded[row_id] = (sid, done)
+            log.warning("delivery_record_deferred", sink=sid, row=row_id, error=str(exc))
+            return False
+        self._unrecorded.pop(row_id, None)
+        return True
+
+    def _record_deferred(self, sid: str | None = None) -> None:
+        for row_id, (owner, done) in list(self._unrecorded.items()):
+            if (sid is None or owner == sid) and not self._record_delivered(owner, row_id, done):
+                return
 
     def _failed(self, row: OutboxRow, sink: Sink, exc: DeliveryError) -> tuple[str, float | None]:
         reason = self.redact(exc.one_line())
@@ -356,11 +361,9 @@ class OutboxDispatcher:
                 )
             log.warning("delivery_expired", **fields)
             return "dead", None
-        delay = (
-            exc.retry_after
-            if exc.retry_after is not None
-            else self.backoff.delay(attempts, self.rng)
-        )
+        # our own backoff is the floor: a server's "retry now" (Retry-After: 0, a negative or
+        # NaN retry_after) never makes us retry sooner than a plain failure would
+        delay = retry_delay(self.backoff.delay(attempts, self.rng), exc.retry_after)
         next_at = min(now + max(delay, 0.0), base + self.max_age)
         with self._db:
             self.store.mark_failed(row.id, now, reason, next_at)

@@ -60,6 +60,12 @@ def _facts(event: Event, language: Language) -> tuple[tuple[str, str], ...]:
         ]
         if event.day_high is not None:
             out.append(("Day high", present.price(event.day_high, event.price_currency)))
+    if event.currency != event.price_currency:  # what the converted figure came from
+        if language == "zh":
+            out.insert(1, ("原币市值", zh_money(event.market_cap, event.price_currency)))
+        else:
+            cap = present.money_long(event.market_cap, event.price_currency)
+            out.insert(1, (f"Market cap in {event.price_currency}", cap))
     for rate in event.fx:
         out.append(
             (
@@ -197,4 +203,23 @@ def message_for_row(
         message = make_event_message(
             event, language, name_zh=names.get(event.symbol, ""), superseded_by=superseded_by
         )
+        if payload.get("mode") == "replay":
+            message = mark_replay(message, language)
     return replace(message, data=dict(payload), language=language)
+
+
+def mark_replay(message: Message, language: Language) -> Message:
+    """Mark an alert built from replayed history (``"mode": "replay"`` in its payload)."""
+    if language == "zh":
+        return replace(
+            message,
+            title=f"【回放】{message.title}",
+            text=f"【回放】{message.text}",
+            facts=(("模式", "历史数据回放，非实时行情"), *message.facts),
+        )
+    return replace(
+        message,
+        title=f"[REPLAY] {message.title}",
+        text=f"[REPLAY] {message.text}",
+        facts=(("Mode", "replay of recorded data, not live"), *message.facts),
+    )

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from monitor.errors import ConfigError
 from monitor.settings.models import Settings
@@ -43,6 +44,16 @@ def read_toml(path: Path) -> dict[str, Any]:
         ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file: {exc.strerror}", str(path)) from None
+    except UnicodeDecodeError as exc:
+        line = text_line(path, exc.start)
+        raise ConfigError(
+            "config file is not UTF-8 text", f"{path}:{line}", "is this the right file?"
+        ) from None
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise ConfigError(
+            "config file contains NUL bytes", f"{path}:{line}", "is this the right file?"
+        )
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -52,6 +63,14 @@ def read_toml(path: Path) -> dict[str, Any]:
         if m:
             text, where = text[: m.start()], f"{path}:{m.group(1)}:{m.group(2)}"
         raise ConfigError(f"invalid TOML: {text}", where, "fix the syntax") from None
+
+
+def text_line(path: Path, offset: int) -> int:
+    """The 1-based line of byte ``offset`` in the file at ``path``."""
+    try:
+        return path.read_bytes()[:offset].count(b"\n") + 1
+    except OSError:
+        return 1
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:
@@ -64,7 +83,16 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _key_position(lines: list[str], loc: tuple[int | str, ...]) -> str:
+def _named_key(msg: str) -> str | None:
+    """The key a table-level error is about, when its message names one first
+    (``threshold must be positive``, ``secret: ...``, ``slack sink URL ...``)."""
+    if " sink URL " in msg:
+        return "url"
+    m = re.match(r"^([a-z_]+)\b", msg)
+    return m.group(1) if m else None
+
+
+def _key_position(lines: list[str], loc: tuple[int | str, ...], msg: str = "") -> str:
     """``:line:column`` of the key an error points at: in ``[[table]]`` N or in ``[table]``."""
     if not loc or not isinstance(loc[0], str):
         return ""
@@ -72,6 +100,8 @@ def _key_position(lines: list[str], loc: tuple[int | str, ...]) -> str:
         header, nth, key = f"[[{loc[0]}]]", loc[1], loc[2] if len(loc) > 2 else None
     else:
         header, nth, key = f"[{loc[0]}]", 0, loc[1] if len(loc) > 1 else None
+    if key is None:
+        key = _named_key(msg)
     seen = -1
     for number, line in enumerate(lines, 1):
         if line.strip() != header:
@@ -119,7 +149,7 @@ def _where(path: Path, loc: tuple[int | str, ...], msg: str) -> str:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError:
         return str(path)
-    return f"{path}{_key_position(lines, loc) or _value_position(lines, msg)}"
+    return f"{path}{_key_position(lines, loc, msg) or _value_position(lines, msg)}"
 
 
 def load_settings(path: Path | None = None) -> tuple[Settings, Path]:
@@ -128,6 +158,15 @@ def load_settings(path: Path | None = None) -> tuple[Settings, Path]:
     data = read_toml(resolved)
     try:
         return Settings(**data), resolved
+    except SettingsError as exc:
+        m = re.search(r'field "(\w+)"', str(exc))
+        name = "MCAP_" + (m.group(1).upper() if m else "*")
+        raise ConfigError(
+            f"{name} is not valid JSON",
+            f"environment variable {name}",
+            "complex values (lists, tables) are JSON, e.g. "
+            'MCAP_SYMBOLS=\'[{"symbol": "1810.HK", "shares": 1}]\'',
+        ) from None
     except ValidationError as exc:
         err = exc.errors(include_url=False, include_input=False)[0]
         loc = tuple(err.get("loc", ()))

@@ -12,6 +12,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -37,6 +38,43 @@ def _currency(value: object) -> str:
 
 Num = Annotated[Decimal, BeforeValidator(to_decimal)]
 Currency = Annotated[str, BeforeValidator(_currency)]
+# a job interval: 7 days at most (a timer of 1e12 s overflows; no job means to wait that long)
+Interval = Annotated[float, Field(gt=0, le=7 * 86400)]
+MAX_AMOUNT = Decimal("1e18")  # above every market cap in every currency
+
+
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown timezone {value!r}: use an IANA name such as Asia/Hong_Kong"
+        ) from None
+    return value
+
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _check_sink_url(kind: str, url: str) -> None:
+    """What ``run`` would reject in a sink URL, rejected when the config is read."""
+    if kind == "apprise":
+        return
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        raise ValueError(f"{kind} sink URL is malformed") from None
+    loopback = parts.scheme == "http" and parts.hostname in _LOOPBACK
+    if parts.scheme != "https" and not loopback:
+        raise ValueError(f"{kind} sink URL must start with https://")
+    if not parts.hostname:
+        raise ValueError(f"{kind} sink URL has no host")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(
+            f"{kind} sink URL carries a user name or password: put credentials in "
+            "headers, secret, url_env or url_credential, not in the URL"
+        )
 
 
 class _Model(BaseModel):
@@ -61,18 +99,23 @@ class SymbolConfig(_Model):
     exchange: str = "XHKG"
     timezone: str = "Asia/Hong_Kong"
     shares: int = Field(gt=0, description="total counted shares, all classes")
-    shares_mode: Literal["static", "source_plus_unlisted", "yahoo_implied"] = "static"
+    shares_mode: Literal["static", "source_plus_unlisted", "yahoo_implied", "auto"] = "static"
     unlisted_shares: int = Field(default=0, ge=0)
     shares_as_of: date | None = None
     shares_source: str = "config"
     shares_history: tuple[SharesChange, ...] = ()
     ranking_symbol: str | None = None
-    max_jump: Num = Decimal("0.25")
+    max_jump: Annotated[Num, Field(gt=0)] = Decimal("0.25")
     max_quote_age: int = Field(default=1800, gt=0, description="seconds")
     # warn when the configured share count is older than this, or Yahoo's implied count
     # (marketCap / price) differs from ours by more than shares_tolerance
     shares_max_age_days: int = Field(default=120, gt=0)
-    shares_tolerance: Num = Decimal("0.03")
+    shares_tolerance: Annotated[Num, Field(ge=0)] = Decimal("0.03")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return _check_zone(value)
 
     @property
     def display_name(self) -> str:
@@ -99,8 +142,8 @@ class RuleConfig(_Model):
                 raise ValueError("a rule has either top_n, or threshold and currency, not both")
         elif self.threshold is None or self.currency is None:
             raise ValueError("a rule needs threshold and currency (or top_n for a rank rule)")
-        elif self.threshold <= 0:
-            raise ValueError("threshold must be positive")
+        elif not 0 < self.threshold <= MAX_AMOUNT:
+            raise ValueError("threshold must be positive and at most 1e18")
         if not Decimal(0) <= self.hysteresis < Decimal(1):
             raise ValueError("hysteresis is a fraction in [0, 1), e.g. 0.01 for 1 %")
         return self
@@ -159,13 +202,19 @@ class SinkConfig(_Model):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown timezone {value!r}: use an IANA name such as Europe/London"
-            ) from None
-        return value
+        return _check_zone(value)
+
+    @model_validator(mode="after")
+    def _url_and_secret(self) -> SinkConfig:
+        if self.url is not None:
+            _check_sink_url(self.type, self.url.get_secret_value())
+        secret = self.secret.get_secret_value() if self.secret is not None else None
+        if self.type == "webhook" and secret is not None and not secret.startswith("whsec_"):
+            raise ValueError("secret: a webhook secret is whsec_ followed by base64 (see README)")
+        return self
+
+
+QUOTE_SOURCES = ("tencent", "sina", "yahoo")
 
 
 class SourceConfig(_Model):
@@ -180,6 +229,20 @@ class SourceConfig(_Model):
     # yfinance's sqlite caches (time zones, cookie); default: <state dir>/yfinance
     cache_dir: Path | None = None
     max_backoff: int = Field(default=1800, gt=0, description="seconds, after HTTP 429")
+    # quote sources, best first; Yahoo also gives FX and the ranking universe in any case
+    quotes: tuple[str, ...] = ("tencent", "sina", "yahoo")
+    tencent_base_url: str = "https://qt.gtimg.cn"
+    sina_base_url: str = "https://hq.sinajs.cn"
+    tencent_timeout: float | None = Field(default=None, gt=0)  # default: timeout
+    sina_timeout: float | None = Field(default=None, gt=0)
+    # seconds of trading time a real-time quote may be old (Yahoo: [[symbols]] max_quote_age)
+    tencent_max_quote_age: int = Field(default=180, gt=0)
+    sina_max_quote_age: int = Field(default=180, gt=0)
+    price_tolerance: Num = Field(default=Decimal("0.005"), ge=0)
+    compare_window: int = Field(default=120, gt=0, description="seconds between quote times")
+    confirm_single: int = Field(default=2, ge=1)
+    # the real-time total share count (Tencent) against the configured one
+    shares_tolerance: Num = Field(default=Decimal("0.003"), ge=0)
 
     @model_validator(mode="after")
     def _tape_has_path(self) -> SourceConfig:
@@ -187,12 +250,25 @@ class SourceConfig(_Model):
             raise ValueError('source.kind = "tape" needs source.path')
         return self
 
+    @field_validator("quotes")
+    @classmethod
+    def _known_quotes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError(f"source.quotes is empty; valid sources: {', '.join(QUOTE_SOURCES)}")
+        for name in value:
+            if name not in QUOTE_SOURCES:
+                raise ValueError(
+                    f"unknown quote source {name!r}; valid sources: {', '.join(QUOTE_SOURCES)}"
+                )
+        _unique(list(value), "quote source")
+        return value
+
 
 class FxConfig(_Model):
     primary: Literal["yahoo", "ecb"] = "yahoo"
     secondary: Literal["yahoo", "ecb", "none"] = "ecb"
-    tolerance: Num = Decimal("0.01")
-    max_age_days: Num = Decimal(4)
+    tolerance: Annotated[Num, Field(ge=0, lt=1)] = Decimal("0.01")
+    max_age_days: Annotated[Num, Field(gt=0)] = Decimal(4)
     ecb_base_url: str = "https://www.ecb.europa.eu/stats/eurofxref"
     ecb_refresh: int = Field(default=3600, gt=0, description="seconds between ECB fetches")
     currencies: tuple[Currency, ...] = ("CNY", "USD")
@@ -201,10 +277,10 @@ class FxConfig(_Model):
 class RankingConfig(_Model):
     enabled: bool = True
     base_url: str = "https://companiesmarketcap.com"
-    refresh_hours: Num = Decimal(6)
+    refresh_hours: Annotated[Num, Field(gt=0, le=7 * 24)] = Decimal(6)
     cache_file: Path | None = None
     universe: Path | None = None
-    cutoff_usd: Num | None = None
+    cutoff_usd: Annotated[Num, Field(gt=0, le=MAX_AMOUNT)] | None = None
     cutoff_top_n: int = 100
     cutoff_as_of: date | None = None
     user_agent: str | None = None
@@ -214,15 +290,23 @@ class HealthConfig(_Model):
     enabled: bool = True
     listen: str = "127.0.0.1:9464"
 
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.strip().rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError('listen is "HOST:PORT", e.g. "127.0.0.1:9464"')
+        return value.strip()
+
 
 class DaemonConfig(_Model):
     """``mcap-monitor run``: job intervals in seconds, retention, proof of life."""
 
-    poll_interval: float = Field(default=60, gt=0)
-    offhours_interval: float = Field(default=1800, gt=0)
-    ranking_interval: float = Field(default=6 * 3600, gt=0)
+    poll_interval: Interval = 60
+    offhours_interval: Interval = 1800
+    ranking_interval: Interval = 6 * 3600
     # how often the outbox is checked for retries that came due (new rows wake it at once)
-    dispatch_interval: float = Field(default=5, gt=0)
+    dispatch_interval: Interval = 5
     # the poll after a close waits this long, for the closing auction and delayed quotes
     close_poll_delay: float = Field(default=1200, ge=0)
     # upper bound of the random offset of this instance's polls within the interval

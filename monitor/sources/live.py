@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -20,13 +21,15 @@ import structlog
 from monitor.core.fx_policy import FxDecision, decide
 from monitor.core.money import FxRate
 from monitor.core.quality import is_spike, is_stale, jump
+from monitor.core.quote_policy import QuoteDecision
 from monitor.core.valuation import Observation
 from monitor.errors import ConfigError, SourceError
-from monitor.ports import PollResult, SourceFailure, SourceGauges
+from monitor.ports import BatchQuoteSource, PollResult, SourceFailure, SourceGauges
 from monitor.settings import Settings, SymbolConfig
 from monitor.sources import ranking as rk
 from monitor.sources.ecb import EcbSource
 from monitor.sources.ranking_feed import RankingFeed
+from monitor.sources.realtime import RealtimeQuotes
 from monitor.sources.shares_check import ShareCounts, SymbolDetail
 from monitor.sources.yahoo import ChartQuote, YahooChart
 
@@ -54,6 +57,7 @@ class LiveSource:
         universe_chart: Callable[[], YahooChart],
         universe_cap: rk.CapLookup | None = None,
         check_shares: bool = True,
+        realtime: Mapping[str, BatchQuoteSource] | None = None,
     ) -> None:
         self.settings = settings
         self.chart = chart
@@ -62,6 +66,10 @@ class LiveSource:
         # what happened, for check / metrics / health
         self.counters: Counter[str] = Counter()
         self.share_counts = ShareCounts(chart, self.counters, check_shares)
+        self.share_counts.source_tolerance = settings.source.shares_tolerance
+        # Tencent / Sina beside Yahoo; without them (or quotes = ["yahoo"]) Yahoo alone
+        self.realtime = RealtimeQuotes(settings, realtime or {}, self.counters, self._fail)
+        self._use_yahoo = "yahoo" in settings.source.quotes or not self.realtime.active
         self._symbols = {s.symbol: s for s in settings.symbols}
         # state kept between polls
         self.last_price: dict[str, Decimal] = {}
@@ -119,19 +127,23 @@ class LiveSource:
         result = PollResult()
         self.details = {s: SymbolDetail() for s in symbols}
         self.warnings = []
-        if self.backoff_until is not None and now < self.backoff_until:
-            for sym in symbols:
-                self._fail(
-                    result,
-                    "yahoo",
-                    sym,
-                    "rate_limited",
-                    f"backing off after HTTP 429 until {self.backoff_until.isoformat()}",
-                )
-            return result
         yahoo_down: SourceError | None = None
+        live = self.realtime
+        if self.backoff_until is not None and now < self.backoff_until:
+            yahoo_down = SourceError(
+                f"backing off after HTTP 429 until {self.backoff_until.isoformat()}",
+                source="yahoo",
+                kind="rate_limited",
+            )
+            if not live.active:  # Yahoo alone: nothing to poll
+                for sym in symbols:
+                    self._fail(result, "yahoo", sym, yahoo_down.kind, yahoo_down.what)
+                return result
         quotes: dict[str, ChartQuote] = {}
-        for sym in symbols:
+        decisions: dict[str, QuoteDecision] = {}
+        if live.active:
+            live.fetch(symbols, now, result)
+        for sym in symbols if self._use_yahoo else ():
             cfg = self._config(sym)
             if yahoo_down is not None:
                 self._fail(result, "yahoo", sym, yahoo_down.kind, yahoo_down.what)
@@ -145,16 +157,31 @@ class LiveSource:
                 continue
             self.rate_limited_in_row = 0
             self.details[sym].quote = quote
-            if self._accept(quote, cfg, now, result):
+            if live.active:  # Yahoo's HK quotes are delayed: say so, for the policy and check
+                delayed = quote.delayed or cfg.exchange in DELAYED_EXCHANGES
+                live.add_yahoo(replace(quote, delayed=delayed), now)
+            elif self._accept(quote, cfg, now, result):
                 quotes[sym] = quote
+        for sym in symbols if live.active else ():
+            cfg = self._config(sym)
+            decision = live.decide(cfg, now, result)
+            if decision.quote is not None and self._accept(
+                decision.quote, cfg, now, result, stale_checked=True
+            ):
+                quotes[sym], decisions[sym] = decision.quote, decision
+                self.details[sym].quote = decision.quote
         if not quotes:
             return result
         fx = self._fx({self._config(s).currency for s in quotes}, now, result, yahoo_down)
         for sym, quote in quotes.items():
             cfg = self._config(sym)
             shares = self.share_counts.shares(
-                cfg, quote, now, yahoo_down is None, self.details[sym]
+                cfg, quote, now, yahoo_down is None and self._use_yahoo, self.details[sym]
             )
+            shares = self.share_counts.check_total(
+                cfg, shares, live.arrived.get(sym, {}).values(), now, self.details[sym]
+            )
+            decided = decisions.get(sym)
             ranking = self.ranking.ranking(cfg, now, result)
             detail = self.details[sym]
             detail.shares, detail.ranking = shares, ranking
@@ -168,10 +195,17 @@ class LiveSource:
                     shares=shares,
                     fx=tuple(r for r in fx if r.base == quote.currency),
                     ranking=ranking,
-                    source="yahoo",
-                    delayed=cfg.exchange in DELAYED_EXCHANGES,
+                    source=quote.source,
+                    delayed=quote.delayed
+                    or (quote.source == "yahoo" and cfg.exchange in DELAYED_EXCHANGES),
+                    quote_decision="" if decided is None else decided.kind,
+                    confirmed_by=() if decided is None else decided.confirmed_by,
                 )
             )
+            if sym in self.share_counts.mismatch:  # degraded, not failing, while it stands
+                self._fail(
+                    result, "shares", sym, "shares_mismatch", self.share_counts.mismatch[sym]
+                )
         return result
 
     @property
@@ -186,7 +220,8 @@ class LiveSource:
 
     def gauges(self) -> SourceGauges:
         """FX and share-count cross-check gaps, for the metrics."""
-        return SourceGauges(dict(self.fx_disagreement), dict(self.shares_gap))
+        gaps = {**self.shares_gap, **self.share_counts.source_gap}  # the real-time count wins
+        return SourceGauges(dict(self.fx_disagreement), gaps)
 
     def verify_symbols(self, now: datetime) -> None:
         """Start-up check: every configured symbol exists on Yahoo, else ``ConfigError``."""
@@ -230,19 +265,27 @@ class LiveSource:
         self._fail(result, "yahoo", sym, err.kind, message)
 
     def _accept(
-        self, quote: ChartQuote, cfg: SymbolConfig, now: datetime, result: PollResult
+        self,
+        quote: ChartQuote,
+        cfg: SymbolConfig,
+        now: datetime,
+        result: PollResult,
+        *,
+        stale_checked: bool = False,
     ) -> bool:
-        sym = quote.symbol
+        sym, src = quote.symbol, quote.source
         if quote.currency != cfg.currency:
             self._fail(
                 result,
-                "yahoo",
+                src,
                 sym,
                 "bad_data",
                 f"quote in {quote.currency}, config says {cfg.currency}",
             )
             return False
-        if is_stale(quote, now, timedelta(seconds=cfg.max_quote_age), cfg.exchange):
+        if not stale_checked and is_stale(
+            quote, now, timedelta(seconds=cfg.max_quote_age), cfg.exchange
+        ):
             result.stale.append(sym)
             age = int((now - quote.time).total_seconds() // 60)
             self._fail(
@@ -260,7 +303,7 @@ class LiveSource:
             self.pending_spike[sym] = quote.price
             self._fail(
                 result,
-                "yahoo",
+                src,
                 sym,
                 "spike",
                 f"price {quote.price} jumped {jump(quote.price, last):.1%} from "

@@ -4,6 +4,7 @@ when ``shares_mode`` asks for it, and the daily cross-check between the two."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
+from monitor.core.quote import Quote
 from monitor.core.shares import shares_on
 from monitor.core.valuation import Ranking, SharesCount
 from monitor.errors import SourceError
@@ -42,6 +44,11 @@ class ShareCounts:
         self._implied: dict[str, SharesCount] = {}
         # relative gap between the configured and Yahoo's implied share count, per symbol
         self.gap: dict[str, Decimal] = {}
+        # the same against a real-time source's total count (Tencent), and the last mismatch
+        self.source_gap: dict[str, Decimal] = {}
+        self.mismatch: dict[str, str] = {}
+        self._total_checked: dict[str, date] = {}
+        self.source_tolerance = Decimal("0.003")
 
     def shares(
         self,
@@ -113,3 +120,57 @@ class ShareCounts:
             )
             detail.warnings.append(msg)
             log.warning("shares_mismatch", symbol=cfg.symbol, gap=f"{gap:.4f}")
+
+    def check_total(
+        self,
+        cfg: SymbolConfig,
+        counted: SharesCount,
+        quotes: Iterable[Quote],
+        now: datetime,
+        detail: SymbolDetail,
+    ) -> SharesCount:
+        """Cross-check the configured count with a source's total (A + B) share count.
+
+        Beyond ``source.shares_tolerance`` the mismatch is logged once a day and kept (for
+        status, /healthz, metrics) until a check agrees. ``shares_mode = "auto"`` values with
+        the source's count; every other mode keeps ``counted``.
+        """
+        total = next((q for q in quotes if q.total_shares), None)
+        if total is None or total.total_shares is None:
+            return counted
+        day = total.time.astimezone(ZoneInfo(cfg.timezone)).date()
+        configured = shares_on(cfg, day)
+        gap = Decimal(abs(total.total_shares - configured.total)) / configured.total
+        self.source_gap[cfg.symbol] = gap
+        if gap > self.source_tolerance:
+            msg = (
+                f"{total.source} reports {total.total_shares:,} total shares "
+                f"(quote of {day}), the configured count is {configured.total:,} "
+                f"({configured.source}, as of {configured.as_of or 'unknown'}): "
+                f"{gap:.2%} apart (tolerance {self.source_tolerance:.1%}); check the latest "
+                "HKEX monthly return"
+            )
+            detail.warnings.append(msg)
+            self.mismatch[cfg.symbol] = msg
+            today = now.astimezone(ZoneInfo(cfg.timezone)).date()
+            if self._total_checked.get(cfg.symbol) != today:
+                self._total_checked[cfg.symbol] = today
+                self.counters["shares_mismatch"] += 1
+                log.warning(
+                    "shares_mismatch",
+                    symbol=cfg.symbol,
+                    source=total.source,
+                    source_shares=total.total_shares,
+                    source_date=str(day),
+                    configured=configured.total,
+                    configured_source=configured.source,
+                    configured_as_of=str(configured.as_of),
+                    gap=f"{gap:.4f}",
+                )
+        else:
+            self.mismatch.pop(cfg.symbol, None)
+        if cfg.shares_mode == "auto":
+            return SharesCount(
+                total.total_shares, f"{total.source} real-time total (all classes)", day
+            )
+        return counted

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -18,13 +19,29 @@ from pathlib import Path
 from typing import IO
 
 from monitor.core.iso4217 import ISO_4217
-from monitor.core.money import NOT_FINITE, FxRate, NumberError, parse_decimal
+from monitor.core.money import (
+    NOT_FINITE,
+    FxRate,
+    NumberError,
+    bounds_of,
+    parse_decimal,
+)
+from monitor.core.quality import is_spike
 from monitor.core.valuation import Observation, Ranking, SharesCount
 from monitor.errors import InputError
 
 REQUIRED = ("time", "symbol", "price", "currency")
+MAX_LINE = 1 << 20  # bytes: a longer line is an error, read no further (memory stays bounded)
+MAX_CELL = 64  # characters of one number: longer is no price a tape can mean
+# the years a tape may cover: beyond them date arithmetic overflows
+MIN_YEAR, MAX_YEAR = 1900, 2200
 _FX = re.compile(r"^fx_([A-Z]{3})_([A-Z]{3})$")
 _CUTOFF = re.compile(r"^top(\d+)_cutoff_usd$")
+
+
+def _show(bound: Decimal) -> str:
+    """A power-of-ten bound as people write it: 1e-6, 1, 1e9."""
+    return "1" if bound == 1 else f"1e{bound.adjusted()}"
 
 
 @dataclass(frozen=True)
@@ -97,15 +114,43 @@ class TapeReader:
             yield from self._read(self._stream)
             return
         try:
-            handle = self.path.open(encoding="utf-8", newline="")
+            handle = self.path.open("rb")
         except FileNotFoundError:
             raise InputError("tape not found", str(self.path), "check the path") from None
         except OSError as exc:
             raise InputError(f"cannot read tape: {exc.strerror}", str(self.path)) from None
         with handle:
-            yield from self._read(handle)
+            yield from self._read(self._lines(handle))
 
-    def _read(self, handle: IO[str]) -> Iterator[Observation]:
+    def _lines(self, handle: IO[bytes]) -> Iterator[str]:
+        """The file's lines decoded one by one: a line over ``MAX_LINE`` bytes or invalid
+        UTF-8 is an error at its own line number."""
+        number = 0
+        while True:
+            try:
+                raw = handle.readline(MAX_LINE + 1)
+            except OSError as exc:
+                raise InputError(f"cannot read tape: {exc.strerror}", str(self.path)) from None
+            if not raw:
+                return
+            number += 1
+            if len(raw) > MAX_LINE:
+                raise self._err(
+                    number,
+                    1,
+                    f"line is longer than {MAX_LINE >> 20} MiB",
+                    "this is not a CSV tape (one row per line)",
+                )
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                col = len(raw[: exc.start].decode("utf-8", "replace")) + 1
+                raise self._err(
+                    number, col, "invalid UTF-8", "save the tape as UTF-8 text"
+                ) from None
+            yield text
+
+    def _read(self, handle: Iterator[str] | IO[str]) -> Iterator[Observation]:
         reader = csv.reader(handle, strict=True)
         try:
             header = next(reader)
@@ -120,8 +165,11 @@ class TapeReader:
         i_src, i_asof = ix.get("fx_source"), ix.get("fx_as_of")
         width = len(header)
         last_time: dict[str, datetime] = {}
-        # Parsed positive numbers by their text: tapes repeat prices, rates and cutoffs.
+        # Parsed, range-checked numbers by their text, one cache per kind (each kind has its
+        # own sane range): tapes repeat prices, rates and cutoffs.
         numbers: dict[str, Decimal] = {}
+        rates_seen: dict[str, Decimal] = {}
+        cuts_seen: dict[str, Decimal] = {}
         last_cuts: tuple[tuple[int, Decimal], ...] = ()
         last_ranking: Ranking | None = None
         fromisoformat = datetime.fromisoformat
@@ -150,7 +198,7 @@ class TapeReader:
                 time = fromisoformat(cell)
             except ValueError:
                 time = self._time(cell, line, i_time)
-            if time.tzinfo is None:
+            if time.tzinfo is None or not MIN_YEAR <= time.year <= MAX_YEAR:
                 time = self._time(cell, line, i_time)
             symbol = row[i_sym]
             previous = last_time.get(symbol)
@@ -201,8 +249,8 @@ class TapeReader:
             for pos, base, quote in layout.fx:
                 cell = row[pos]
                 if cell:
-                    rate = numbers.get(cell) or self._positive(
-                        cell, line, pos, f"fx_{base}_{quote}", numbers
+                    rate = rates_seen.get(cell) or self._positive(
+                        cell, line, pos, f"fx_{base}_{quote}", rates_seen
                     )
                     rates.append(FxRate(base, quote, rate, fx_source, fx_as_of))
             ranking = None
@@ -210,8 +258,8 @@ class TapeReader:
                 cuts = tuple(
                     (
                         n,
-                        numbers.get(row[pos])
-                        or self._positive(row[pos], line, pos, f"top{n}_cutoff_usd", numbers),
+                        cuts_seen.get(row[pos])
+                        or self._positive(row[pos], line, pos, f"top{n}_cutoff_usd", cuts_seen),
                     )
                     for pos, n in layout.cutoffs
                     if row[pos].strip()
@@ -237,6 +285,13 @@ class TapeReader:
                 f"bad timestamp {text!r}",
                 "use ISO 8601 with a UTC offset, e.g. 2025-02-07T16:00:00+08:00",
             ) from None
+        if not MIN_YEAR <= value.year <= MAX_YEAR:
+            raise self._err(
+                line,
+                pos + 1,
+                f"timestamp {text!r} is outside the years {MIN_YEAR}-{MAX_YEAR}",
+                "fix the date",
+            )
         if value.tzinfo is None:
             if date_ok and len(text) == 10:
                 return value.replace(tzinfo=UTC)
@@ -249,6 +304,13 @@ class TapeReader:
         return value
 
     def _number(self, cell: str, line: int, pos: int, name: str) -> Decimal:
+        if len(cell) > MAX_CELL:
+            raise self._err(
+                line,
+                pos + 1,
+                f"{name} has {len(cell)} characters",
+                f"write a plain decimal number of at most {MAX_CELL} characters",
+            )
         try:
             return parse_decimal(cell)
         except NumberError as exc:
@@ -269,6 +331,14 @@ class TapeReader:
             raise self._err(
                 line, pos + 1, f"{name} must be positive, got {cell!r}", "fix the value"
             )
+        low, high = bounds_of(name)
+        if not low <= value <= high:
+            raise self._err(
+                line,
+                pos + 1,
+                f"{name} {cell.strip()} is outside the sane range {_show(low)} to {_show(high)}",
+                "fix the value (a misplaced exponent or decimal point?)",
+            )
         if cache is not None and len(cache) < 8192:
             cache[cell] = value
         return value
@@ -278,3 +348,37 @@ class TapeReader:
         if value != value.to_integral_value():
             raise self._err(line, pos + 1, f"shares must be a whole number, got {cell!r}", "fix it")
         return int(value)
+
+
+def quality_filtered(
+    rows: Iterable[Observation], max_jump: Mapping[str, Decimal], held: Counter[str]
+) -> Iterator[Observation]:
+    """The live quote-quality check applied to a tape: a row jumping more than its symbol's
+    ``max_jump`` from the last accepted price is held back (counted in ``held``) until the
+    next row confirms the new level, exactly as a live quote is (``core.quality.is_spike``)."""
+    last: dict[str, Decimal] = {}
+    # prices well inside (last * (1 - max_jump), last * (1 + max_jump)) need no division
+    band: dict[str, tuple[Decimal, Decimal]] = {}
+    pending: dict[str, Decimal] = {}
+    for obs in rows:
+        symbol, price = obs.symbol, obs.price
+        limit = max_jump.get(symbol)
+        prev = last.get(symbol)
+        if limit is None:
+            yield obs
+            continue
+        if prev is not None:
+            lo, hi = band[symbol]
+            if not lo < price < hi and is_spike(price, prev, pending.get(symbol), limit):
+                pending[symbol] = price
+                held[symbol] += 1
+                continue
+        if pending:
+            pending.pop(symbol, None)
+        if price != prev:
+            last[symbol] = price
+            band[symbol] = (price * (1 - limit) * _INSIDE, price * (1 + limit) / _INSIDE)
+        yield obs
+
+
+_INSIDE = Decimal("1.000000001")  # a margin: rounding never lets the band admit a spike

@@ -7,15 +7,16 @@ every row whose tape time has come.
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 from monitor.core.valuation import Observation
 from monitor.errors import InputError
 from monitor.ports import PollResult, SourceFailure, SourceGauges
-from monitor.sources.tape import TapeReader
+from monitor.sources.tape import TapeReader, quality_filtered
 
 
 class TapeSource:
@@ -26,11 +27,17 @@ class TapeSource:
         path: Path,
         speed: float = 0.0,
         resume_after: Mapping[str, datetime] | None = None,
+        max_jump: Mapping[str, Decimal] | None = None,
     ) -> None:
         self.path = path
         self.speed = speed
         self._resume = dict(resume_after or {})
-        self._rows: Iterator[Observation] = iter(TapeReader(path))
+        # rows held back by the live quote-quality (spike) check, per symbol
+        self.held: Counter[str] = Counter()
+        rows: Iterable[Observation] = TapeReader(path)
+        if max_jump is not None:
+            rows = quality_filtered(rows, max_jump, self.held)
+        self._rows: Iterator[Observation] = iter(rows)
         self._queues: dict[str, deque[Observation]] = {}
         self._lookahead: Observation | None = None
         self._done = False

@@ -64,4 +64,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN retry_from REAL;
     CREATE INDEX outbox_sink ON outbox (sink_id, status, id);
     """,
+    # 3: the resume watermark per symbol, kept apart from observations (which are pruned)
+    """
+    INSERT OR IGNORE INTO meta (key, value)
+        SELECT 'watermark:' || symbol, MAX(time) FROM observations GROUP BY symbol;
+    """,
 )
+
+WATERMARK = "watermark:"
+"""Prefix of the ``meta`` keys holding each symbol's newest evaluated time (UTC ISO text)."""

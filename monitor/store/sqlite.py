@@ -7,8 +7,10 @@ group everything that belongs to one evaluated batch in one ``transaction()``.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -18,9 +20,33 @@ from typing import Any
 
 from monitor.core.events import Event, event_to_dict
 from monitor.core.rules import RuleState
-from monitor.errors import StoreError
+from monitor.errors import ConfigError, StoreError
 from monitor.store.outbox import OutboxQueries
-from monitor.store.schema import MIGRATIONS
+from monitor.store.schema import MIGRATIONS, WATERMARK
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path``'s directory (0700) and an empty database file (0600) if missing."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
+def _retry_busy(step: Callable[[], object], deadline: float = 30.0) -> None:
+    """Run ``step``, retrying while another process holds the lock it needs."""
+    end = time.monotonic() + deadline
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > end:
+                raise
+            time.sleep(0.05)
 
 
 def utc_iso(moment: datetime) -> str:
@@ -47,17 +73,22 @@ class Store(OutboxQueries):
 
     @classmethod
     def open(cls, path: Path | None) -> Store:
-        """Open (creating and migrating as needed) the database at ``path``."""
+        """Open (creating and migrating as needed) the database at ``path``.
+
+        A new database file is created 0600 and a new directory 0700, whatever the umask.
+        Several processes may open one new database at once: migrations run under the write
+        lock and re-check the schema version there, so each runs exactly once.
+        """
         target = ":memory:" if path is None else str(path)
         try:
             if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                _create_private(path)
             conn = sqlite3.connect(
                 target, timeout=30, isolation_level=None, check_same_thread=False
             )
             conn.execute("PRAGMA foreign_keys = ON")
             if path is not None:
-                conn.execute("PRAGMA journal_mode = WAL")
+                _retry_busy(lambda: conn.execute("PRAGMA journal_mode = WAL"))
                 conn.execute("PRAGMA synchronous = NORMAL")
             store = cls(conn, path)
             store._migrate()
@@ -69,16 +100,72 @@ class Store(OutboxQueries):
             ) from None
         except OSError as exc:
             raise StoreError(
-                f"cannot create state directory: {exc.strerror}",
+                f"cannot create state database: {exc.strerror}",
                 str(target),
                 "choose a writable --state-db path",
             ) from None
         return store
 
+    @classmethod
+    def open_read_only(cls, path: Path, *, daemon_db: Path | None = None) -> Store:
+        """Open an existing database for reading: nothing is created, migrated or written.
+
+        A missing file is a ``ConfigError`` naming ``daemon_db``, the daemon's database.
+        """
+        if not path.is_file():
+            if daemon_db is None or daemon_db == path:
+                hint = "the daemon creates it on its first run; or pass --state-db FILE"
+                raise ConfigError(f"no state database at {path}", "", hint)
+            raise ConfigError(
+                f"no state database at {path}; the daemon's is at {daemon_db}",
+                "",
+                "check --state-db",
+            )
+        try:
+            conn = sqlite3.connect(
+                f"{path.resolve().as_uri()}?mode=ro",
+                uri=True,
+                timeout=30,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"cannot read state database: {exc}", str(path), "check the --state-db path"
+            ) from None
+        if version == 0:
+            conn.close()
+            raise ConfigError(
+                "not an mcap-monitor state database (empty or another program's file)",
+                str(path),
+                "check --state-db",
+            )
+        if version != len(MIGRATIONS):
+            conn.close()
+            raise StoreError(
+                f"state database schema v{version}; this program reads v{len(MIGRATIONS)}",
+                str(path),
+                "the daemon migrates it on start; or upgrade mcap-monitor",
+            )
+        return cls(conn, path)
+
     def close(self) -> None:
         self.conn.close()
 
     def _migrate(self) -> None:
+        version = self._version()
+        if version == len(MIGRATIONS):
+            return
+        with self.transaction():  # BEGIN IMMEDIATE: one process migrates, the others wait
+            version = self._version()
+            for number in range(version, len(MIGRATIONS)):
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        self.conn.execute(statement)
+                self.conn.execute(f"PRAGMA user_version = {number + 1}")
+
+    def _version(self) -> int:
         version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
         if version > len(MIGRATIONS):
             raise StoreError(
@@ -86,12 +173,7 @@ class Store(OutboxQueries):
                 str(self.path),
                 "upgrade mcap-monitor or use another --state-db",
             )
-        for number in range(version, len(MIGRATIONS)):
-            with self.transaction():
-                for statement in MIGRATIONS[number].split(";"):
-                    if statement.strip():
-                        self.conn.execute(statement)
-                self.conn.execute(f"PRAGMA user_version = {number + 1}")
+        return version
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -176,13 +258,31 @@ class Store(OutboxQueries):
 
     # -- observations ---------------------------------------------------------------------
     def last_times(self) -> dict[str, datetime]:
-        """The newest observation time per symbol."""
-        return {
-            row[0]: datetime.fromisoformat(row[1])
-            for row in self.conn.execute(
-                "SELECT symbol, MAX(time) FROM observations GROUP BY symbol"
-            )
-        }
+        """The newest evaluated time per symbol: the resume point, which pruning keeps."""
+        out: dict[str, datetime] = {}
+        rows = self.conn.execute(
+            "SELECT substr(key, ?), value FROM meta WHERE key LIKE ? "
+            "UNION ALL SELECT symbol, MAX(time) FROM observations GROUP BY symbol",
+            (len(WATERMARK) + 1, WATERMARK + "%"),
+        )
+        for symbol, text in rows:
+            try:
+                moment = datetime.fromisoformat(text)
+            except (TypeError, ValueError):
+                continue  # unreadable: the other source of the two still counts
+            if moment.tzinfo is None:
+                continue
+            if symbol not in out or moment > out[symbol]:
+                out[symbol] = moment
+        return out
+
+    def set_watermarks(self, times: dict[str, datetime]) -> None:
+        """Advance each symbol's resume point (never moves one backwards)."""
+        current = self.last_times()
+        for symbol, moment in times.items():
+            old = current.get(symbol)
+            if old is None or moment > old:
+                self.set_meta(WATERMARK + symbol, utc_iso(moment))
 
     def add_observations(self, rows: list[tuple[object, ...]]) -> None:
         """Insert rows shaped as ``(symbol, time, local_time, price, currency, day_high,
@@ -231,7 +331,12 @@ class Store(OutboxQueries):
 
     def prune_observations(self, before: datetime) -> int:
         """Delete observations older than ``before``; return how many went."""
-        cur = self.conn.execute("DELETE FROM observations WHERE time < ?", (utc_iso(before),))
+        # the newest observation of each symbol stays, however old: status shows it
+        cur = self.conn.execute(
+            "DELETE FROM observations WHERE time < ? "
+            "AND id NOT IN (SELECT MAX(id) FROM observations GROUP BY symbol)",
+            (utc_iso(before),),
+        )
         return cur.rowcount
 
     # -- events ---------------------------------------------------------------------------

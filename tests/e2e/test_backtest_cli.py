@@ -1,6 +1,6 @@
 """``mcap-monitor backtest`` and ``report`` as a user runs them, offline, from real history.
 
-Data: ``../shared/data`` beside the repository (see its SOURCES.md): 1810.HK daily Yahoo
+Data: ``tests/fixtures/data`` (see its README.md): 1810.HK daily Yahoo
 history 2020-2025 and the ECB reference-rate history.
 """
 
@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT / ".." / "shared" / "data"
-PRICES = SHARED / "1810.HK_daily_2020-2025_yahoo.csv"
-ECB = SHARED / "ecb_eurofxref-hist_to_2025-05-09.csv"
+DATA = ROOT / "tests" / "fixtures" / "data"
+PRICES = DATA / "1810.HK_daily_2020-2025_yahoo.csv"
+ECB = DATA / "ecb_eurofxref-hist_to_2025-05-09.csv"
 CONFIG = ROOT / "config" / "mcap-monitor.toml"
 
 
@@ -59,7 +59,7 @@ def png_size(path: Path) -> tuple[int, int]:
 
 @pytest.fixture(scope="module", autouse=True)
 def _shared_data() -> None:
-    assert PRICES.is_file() and ECB.is_file(), f"shared data not found beside the repo: {SHARED}"
+    assert PRICES.is_file() and ECB.is_file(), f"fixture data not found: {DATA}"
 
 
 def test_offline_backtest_reproduces_the_xiaomi_milestone_dates() -> None:

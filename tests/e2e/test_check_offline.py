@@ -19,7 +19,8 @@ CONFIG = (ROOT / "config" / "mcap-monitor.toml").read_text(encoding="utf-8")
 def offline_config(tmp_path: Path) -> Path:
     dead = f"http://127.0.0.1:{free_port()}"
     text = CONFIG + (
-        f'\n[source]\nyahoo_base_url = "{dead}"\ncache_dir = "{tmp_path / "yf"}"\n'
+        '\n[source]\nquotes = ["yahoo"]\n'  # Yahoo alone, as before the real-time sources
+        f'yahoo_base_url = "{dead}"\ncache_dir = "{tmp_path / "yf"}"\n'
         f'\n[fx]\necb_base_url = "{dead}"\n'
         f'\n[ranking]\nbase_url = "{dead}"\n'
     )

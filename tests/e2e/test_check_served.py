@@ -21,7 +21,7 @@ from yahoo_fake import chart_body
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = (ROOT / "config" / "mcap-monitor.toml").read_text(encoding="utf-8")
 ECB_XML = (ROOT / "tests" / "fixtures" / "ecb" / "ecb_eurofxref-daily_2025-05-09.xml").read_bytes()
-EXPORT = (ROOT / ".." / "shared" / "data" / "companiesmarketcap_2025-04-30.csv").read_bytes()
+EXPORT = (ROOT / "tests" / "fixtures" / "data" / "companiesmarketcap_2025-04-30.csv").read_bytes()
 
 
 @pytest.mark.timeout(90)
@@ -48,7 +48,8 @@ def test_check_prints_caps_rates_cutoff_and_distances(
     config = tmp_path / "served.toml"
     config.write_text(
         CONFIG
-        + f'\n[source]\nyahoo_base_url = "{base}"\ncache_dir = "{tmp_path / "yf"}"\n'
+        + '\n[source]\nquotes = ["yahoo"]\n'  # Yahoo alone, as before the real-time sources
+        + f'yahoo_base_url = "{base}"\ncache_dir = "{tmp_path / "yf"}"\n'
         + f'\n[fx]\necb_base_url = "{base}/ecb"\n\n[ranking]\nbase_url = "{base}/cmc"\n',
         encoding="utf-8",
     )
@@ -58,13 +59,13 @@ def test_check_prints_caps_rates_cutoff_and_distances(
     proc = subprocess.run([*run, "--json"], capture_output=True, text=True, timeout=60, env=env)
     doc = json.loads(proc.stdout)
     (sym,) = doc["symbols"]
-    assert sym["price"] == "36.0" and sym["shares"] == 26_050_601_078
+    assert sym["price"] == "36.0" and sym["shares"] == 25_842_088_167  # the default config's count
     assert set(sym["market_cap"]) == {"HKD", "CNY", "USD"}
     rules = {r["rule"]: r for r in sym["rules"]}
     assert rules["hkd-1t"]["state"] == "below" and "needs HK$" in rules["hkd-1t"]["text"]
     assert rules["global-top100"]["threshold"] == "148140474368"
     table = subprocess.run(run, capture_output=True, text=True, timeout=60, env=env)
-    assert "needs HK$38.39 for HK$1T" in table.stdout
+    assert "needs HK$38.70 for HK$1T" in table.stdout
     assert "top-100 cutoff" in table.stdout
     assert proc.returncode == table.returncode == 0, table.stderr
-    assert "share count as of 2026-02-28" in table.stdout or sym["warnings"] == []
+    assert "share count as of 2026-08-03" in table.stdout or sym["warnings"] == []

@@ -66,7 +66,7 @@ def test_replay_notify_delivers_every_event_signed_despite_500s(tmp_path: Path) 
         assert [b["type"] for b in bodies] == ["crossed_above", "crossed_below"] * 3
         data = bodies[0]["data"]
         assert data["threshold"] == "1000000000000" and data["shares_source"]
-        assert data["message"].startswith("Xiaomi (1810.HK) crossed above HK$1 trillion")
+        assert data["message"].startswith("[REPLAY] Xiaomi (1810.HK) crossed above HK$1 trillion")
         assert pending(db) == 0
 
 

@@ -1,5 +1,5 @@
 """``mcap-monitor tape build``: the bundled tape is regenerated exactly, and tapes replay to the
-backtest's events. Data: ``../shared/data`` beside the repository (see its SOURCES.md)."""
+backtest's events. Data: ``tests/fixtures/data`` (see its README.md)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT / ".." / "shared" / "data"
-PRICES = SHARED / "1810.HK_daily_2020-2025_yahoo.csv"
-ECB = SHARED / "ecb_eurofxref-hist_to_2025-05-09.csv"
+DATA = ROOT / "tests" / "fixtures" / "data"
+PRICES = DATA / "1810.HK_daily_2020-2025_yahoo.csv"
+ECB = DATA / "ecb_eurofxref-hist_to_2025-05-09.csv"
 CONFIG = ROOT / "config" / "mcap-monitor.toml"
 BUNDLED = ROOT / "monitor" / "data" / "xiaomi_2025-01-20_2025-03-10.csv"
 
@@ -29,7 +29,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module", autouse=True)
 def _shared_data() -> None:
-    assert PRICES.is_file() and ECB.is_file(), f"shared data not found beside the repo: {SHARED}"
+    assert PRICES.is_file() and ECB.is_file(), f"fixture data not found: {DATA}"
 
 
 def build(out: Path, *extra: str, start: str = "2025-01-20", end: str = "2025-03-10") -> str:

@@ -1,7 +1,7 @@
 """Backtest downloads through injected sessions: yfinance history via the fake Yahoo session
 (tests/yahoo_fake.py) and the ECB history zip from a real local HTTP server.
 
-The bars and rates served are the real ones from ``../shared/data`` (see its SOURCES.md),
+The bars and rates served are the real ones from ``tests/fixtures/data`` (see its README.md),
 re-packed into Yahoo's chart JSON and the ECB's zip; nothing is invented except the
 synthetic chart metadata ``chart_body`` documents.
 """
@@ -39,9 +39,9 @@ from monitor.settings import load_settings
 from monitor.sources.yahoo import reset_yfinance_state
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT / ".." / "shared" / "data"
-PRICES = SHARED / "1810.HK_daily_2020-2025_yahoo.csv"
-ECB = SHARED / "ecb_eurofxref-hist_to_2025-05-09.csv"
+DATA = ROOT / "tests" / "fixtures" / "data"
+PRICES = DATA / "1810.HK_daily_2020-2025_yahoo.csv"
+ECB = DATA / "ecb_eurofxref-hist_to_2025-05-09.csv"
 CONFIG = ROOT / "config" / "mcap-monitor.toml"
 HK = ZoneInfo("Asia/Hong_Kong")
 START, END = date(2025, 1, 20), date(2025, 3, 10)

@@ -85,6 +85,7 @@ def make_live(
         rules=[{"id": "hkd-1t", "symbol": SYM, "threshold": 10**12, "currency": "HKD"}],
         fx={"secondary": "none"},
         ranking={"enabled": False},
+        source={"quotes": ["yahoo"]},  # Yahoo alone, as before the real-time sources
     )  # fmt: skip
     return bootstrap.live_source(
         settings, yahoo_session=fake, state_dir=tmp_path, check_shares=check_shares, timeout=5

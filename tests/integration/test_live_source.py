@@ -26,7 +26,7 @@ from monitor.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 ECB_XML = (ROOT / "tests" / "fixtures" / "ecb" / "ecb_eurofxref-daily_2025-05-09.xml").read_bytes()
-EXPORT = (ROOT / ".." / "shared" / "data" / "companiesmarketcap_2025-04-30.csv").read_bytes()
+EXPORT = (ROOT / "tests" / "fixtures" / "data" / "companiesmarketcap_2025-04-30.csv").read_bytes()
 NOW = datetime(2025, 5, 12, 3, 0, tzinfo=UTC)  # Monday 11:00 HKT, in session
 SESSION = (int(datetime(2025, 5, 12, 1, 30, tzinfo=UTC).timestamp()),
            int(datetime(2025, 5, 12, 8, 0, tzinfo=UTC).timestamp()))  # fmt: skip
@@ -76,6 +76,7 @@ def make_settings(server: HTTPServer, **fx: Any) -> Settings:
         ],
         fx={"ecb_base_url": server.url_for("/ecb"), **fx},
         ranking={"base_url": server.url_for("/cmc/").rstrip("/")},
+        source={"quotes": ["yahoo"]},  # Yahoo alone, as before the real-time sources
     )  # fmt: skip
 
 

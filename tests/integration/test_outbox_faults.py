@@ -62,13 +62,13 @@ def test_500_then_success_follows_the_backoff(tmp_path: Path) -> None:
 
 
 def test_429_retry_after_is_honoured(tmp_path: Path) -> None:
-    with Receiver([Reply(429, "", {"Retry-After": "7"}), Reply(200)]) as rx:
+    with Receiver([Reply(429, "", {"Retry-After": "30"}), Reply(200)]) as rx:
         settings, store = setup(tmp_path, sink_toml("hook", "webhook", url=rx.url), (35.0, 41.0))
         clock = FakeClock(T0)
         with dispatcher(settings, store, clock) as d:
             d.deliver_due(T0)
             (row,) = store.outbox_list()
-            assert row.next_attempt_at == T0 + 7 and "rate limited" in (row.last_error or "")
+            assert row.next_attempt_at == T0 + 30 and "rate limited" in (row.last_error or "")
 
 
 def test_a_receiver_hanging_past_the_timeout_is_a_transient_failure(tmp_path: Path) -> None:

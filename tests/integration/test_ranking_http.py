@@ -13,8 +13,8 @@ from pytest_httpserver import HTTPServer
 from monitor.errors import SourceError
 from monitor.sources.ranking import CompaniesMarketCap
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-EXPORT = (SHARED / "companiesmarketcap_2025-04-30.csv").read_bytes()
+DATA = Path(__file__).resolve().parents[1] / "fixtures" / "data"  # see its README.md
+EXPORT = (DATA / "companiesmarketcap_2025-04-30.csv").read_bytes()
 NOW = datetime(2025, 4, 30, 12, 0, tzinfo=UTC)
 
 

@@ -193,7 +193,7 @@ def test_wecom_markdown_and_rate_limit_errcode_is_retried(tmp_path: Path) -> Non
 
 
 def test_discord_waits_for_the_message_and_honours_429_retry_after(tmp_path: Path) -> None:
-    limited = Reply(429, json.dumps({"retry_after": 2.5, "global": False}))
+    limited = Reply(429, json.dumps({"retry_after": 12.5, "global": False}))
     with Receiver([limited, Reply(200, "{}")], path="/api/webhooks/1/tok") as rx:
         before = time.time()
         store = deliver_one(tmp_path, sink_toml("dc", "discord", url=rx.url))
@@ -204,7 +204,7 @@ def test_discord_waits_for_the_message_and_honours_429_retry_after(tmp_path: Pat
         assert req.json()["allowed_mentions"] == {"parse": []}
         (row,) = store.outbox_list()
         assert row.status == "pending"
-        assert before + 2.5 <= row.next_attempt_at <= time.time() + 2.5
+        assert before + 12.5 <= row.next_attempt_at <= time.time() + 12.5
 
 
 def test_teams_adaptive_card_and_202_is_success(tmp_path: Path) -> None:

@@ -227,7 +227,7 @@ def test_wecom_markdown_stays_under_4096_bytes() -> None:
             "https://open.feishu.cn/open-apis/bot/v2/hook/0f1e2d3c-aaaa-bbbb",
             "https://open.feishu.cn/open-apis/bot/v2/hook/***",
         ),
-        ("https://user:pw@example.com:8443/x", "https://example.com:8443/x"),
+        ("https://user:pw@example.com:8443/x", "https://example.com:8443/***"),
     ],
 )
 def test_redacted_urls_keep_the_host_and_hide_tokens(url: str, shown: str) -> None:

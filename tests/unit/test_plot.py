@@ -107,3 +107,47 @@ def test_empty_store_still_draws_a_labelled_chart(tmp_path: Path) -> None:
     chart = plot_replay(settings, Store.open(None), out)
     assert chart.panels == []
     assert png_size(out) == (1200, 700)
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("a.png", "png"), ("a.SVG", "svg"), ("a.pdf", "pdf")])
+def test_the_extension_names_the_format(name: str, fmt: str) -> None:
+    from monitor.history.plot import chart_format
+
+    assert chart_format(Path(name)) == fmt
+
+
+@pytest.mark.parametrize("name", ["a.jpg", "a", "a.png.txt"])
+def test_other_extensions_are_input_errors(name: str) -> None:
+    from monitor.errors import InputError
+    from monitor.history.plot import chart_format
+
+    with pytest.raises(InputError) as info:
+        chart_format(Path(name))
+    assert info.value.exit_code == 2 and ".png, .svg or .pdf" in str(info.value)
+
+
+def test_labels_of_events_on_one_spot_never_overlap() -> None:
+    # thirty events on the same day and value: each label either finds its own place or is
+    # left out (and reported by the shorter result), never drawn over another
+    from datetime import datetime, timedelta
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.text import Text
+
+    from monitor.history.chart_labels import place
+
+    fig = Figure(figsize=(6, 3), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    times = [datetime(2025, 1, 1) + timedelta(days=d) for d in range(60)]
+    ax.plot(times, [float(d) for d in range(60)])
+    marks = [(times[30], 30.0, f"label number {n}", "black") for n in range(30)]
+    drawn = place(ax, fig.canvas.get_renderer(), marks, (times, [float(d) for d in range(60)]))
+    assert 0 < len(drawn) < len(marks)
+    renderer = fig.canvas.get_renderer()
+    boxes = [Text.get_window_extent(t, renderer) for t in drawn]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert not (a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1)
+    assert len(ax.texts) == len(drawn)  # the ones that found no place are not left behind

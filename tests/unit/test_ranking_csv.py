@@ -10,9 +10,9 @@ import pytest
 from monitor.errors import SourceError
 from monitor.sources.ranking import parse_csv, rank_others
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-EXPORT_2025 = SHARED / "companiesmarketcap_2025-04-30.csv"
-EXPORT_2024 = SHARED / "companiesmarketcap_2024-08-29.csv"
+DATA = Path(__file__).resolve().parents[1] / "fixtures" / "data"  # see its README.md
+EXPORT_2025 = DATA / "companiesmarketcap_2025-04-30.csv"
+EXPORT_2024 = DATA / "companiesmarketcap_2024-08-29.csv"
 BN = Decimal(10) ** 9
 
 

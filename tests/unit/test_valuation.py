@@ -31,8 +31,11 @@ def test_a_row_share_count_overrides_the_configured_one() -> None:
 def test_default_config_counts_class_a_and_class_b_shares() -> None:
     settings, _ = load_settings(DEFAULT_CONFIG)
     xiaomi = settings.symbol("1810.HK")
-    # HKEX monthly return Feb 2026: Class A 4,511,553,144 + Class B 21,539,047,934
-    assert xiaomi.shares == 4_511_553_144 + 21_539_047_934
+    # Tencent real-time 2026-08-03: Class A 4,443,616,133 + Class B 21,398,472,034
+    assert xiaomi.shares == 4_443_616_133 + 21_398_472_034
+    # the HKEX monthly return of Feb 2026 (Class A 4,511,553,144 + Class B 21,539,047,934)
+    # stays in force from 2026-02-28 until then
+    assert shares_on(xiaomi, date(2026, 6, 1)).total == 4_511_553_144 + 21_539_047_934
     feb_2025 = shares_on(xiaomi, date(2025, 2, 7))
     assert feb_2025.total == 25_105_000_000
     cap = Decimal("43.05") * feb_2025.total

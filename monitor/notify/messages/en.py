@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from monitor import present
 from monitor.core.events import Event
@@ -64,7 +65,24 @@ def en_sentence(event: Event) -> tuple[str, str]:
     extras += [fx_text(r) for r in fx_for(event)]
     if event.rank is not None:
         extras.append(f"rank {event.rank}")
-    return head, f"{body} ({', '.join(extras)})"
+    text = f"{body} ({', '.join(extras)})"
+    if event.quote_decision:
+        text += f". {en_quote_line(event)}"
+    return head, text
+
+
+EN_SOURCE = {"tencent": "Tencent", "sina": "Sina", "yahoo": "Yahoo"}
+
+
+def en_quote_line(event: Event) -> str:
+    """The quote behind an alert: "HK$43.05 from Tencent, confirmed by Sina, quote time ..."."""
+    at = present.price(event.price, event.price_currency)
+    src = EN_SOURCE.get(event.quote_source, event.quote_source)
+    when = event.time.astimezone(ZoneInfo(event.exchange_tz)).strftime("%H:%M:%S %Z")
+    if event.quote_decision == "confirmed":
+        by = " and ".join(EN_SOURCE.get(s, s) for s in event.confirmed_by)
+        return f"{at} from {src}, confirmed by {by}, quote time {when}"
+    return f"{at} from {src} alone (no second source confirmed it), quote time {when}"
 
 
 class DigestRule(Protocol):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from monitor.core.events import Event
 from monitor.notify.messages.common import fixed, fx_for, fx_text, round_unit
@@ -100,7 +101,24 @@ def zh_sentence(event: Event, name_zh: str) -> tuple[str, str]:
     extras += [fx_text(r, ZH_CURRENCY) for r in fx_for(event)]
     if event.rank is not None:
         extras.append(f"排名第 {event.rank}")
-    return head, f"{body}（{'；'.join(extras)}）"
+    text = f"{body}（{'；'.join(extras)}）"
+    if event.quote_decision:
+        text += f"。{zh_quote_line(event)}"
+    return head, text
+
+
+ZH_SOURCE = {"tencent": "腾讯", "sina": "新浪", "yahoo": "雅虎"}
+
+
+def zh_quote_line(event: Event) -> str:
+    """The quote behind an alert: "43.05 港元，来自腾讯，经新浪确认，报价时间 ..."."""
+    at = zh_price(event.price, event.price_currency)
+    src = ZH_SOURCE.get(event.quote_source, event.quote_source)
+    when = event.time.astimezone(ZoneInfo(event.exchange_tz)).strftime("%H:%M:%S %Z")
+    if event.quote_decision == "confirmed":
+        by = "、".join(ZH_SOURCE.get(s, s) for s in event.confirmed_by)
+        return f"{at}，来自{src}，经{by}确认，报价时间 {when}"
+    return f"{at}，仅来自{src}（未经第二来源确认），报价时间 {when}"
 
 
 def zh_digest_line(entry: Mapping[str, Any], names: Mapping[str, str]) -> str:

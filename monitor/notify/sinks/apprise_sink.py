@@ -51,7 +51,7 @@ class AppriseSink:
     def __init__(self, config: SinkConfig, url: str, redact: Redactor) -> None:
         self.config = config
         self.redact = redact
-        self.where = f"sink {config.id!r}, {redact_url(url)}"
+        self.where = f"sink {config.id!r}, {redact_url(url, 'apprise')}"
         _LOG_FILTER.add(redact)
         # apprise loads its plugins on the first ``add``; some import deprecated modules
         # (imghdr): their warnings are not ours to fix and must not break ``-W error``.

@@ -21,7 +21,7 @@ class HttpSink:
         self.url = url
         self.secret = secret
         self.redact = redact
-        self.where = f"sink {config.id!r}, {redact_url(url)}"
+        self.where = f"sink {config.id!r}, {redact_url(url, config.type)}"
 
     def build(self, message: Message, now: float) -> HttpRequest:
         raise NotImplementedError

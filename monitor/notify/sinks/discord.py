@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from monitor.notify.backoff import server_wait
 from monitor.notify.http import HttpAnswer, HttpRequest, json_body
 from monitor.notify.message import Message
 from monitor.notify.sinks.base import HttpSink, truncate
@@ -43,4 +44,5 @@ class DiscordSink(HttpSink):
             return None
         data = answer.json()
         value = data.get("retry_after") if isinstance(data, dict) else None
-        return float(value) if isinstance(value, int | float) else None
+        # NaN, negative, huge or a string: as if absent (the dispatcher's backoff applies)
+        return server_wait(value) if isinstance(value, int | float) else None

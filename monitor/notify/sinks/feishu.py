@@ -24,6 +24,19 @@ def feishu_sign(secret: str, timestamp: int) -> str:
     return base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
 
 
+# Up/down colours follow the reader's convention: in Chinese markets red means up and green
+# down; in English-language (Western) ones green means up. The message language decides.
+UP_DOWN = {"zh": ("red", "green"), "en": ("green", "red")}
+
+
+def card_colour(message: Message) -> str:
+    """The card header colour: direction in the message language's convention."""
+    up, down = UP_DOWN.get(message.language, UP_DOWN["en"])
+    return {"crossed_above": up, "touched_above": up, "crossed_below": down}.get(
+        message.kind, "grey" if message.kind == "test" else "blue"
+    )
+
+
 def feishu_card(message: Message) -> dict[str, Any]:
     body = "\n".join([message.text, *message.lines])
     elements: list[dict[str, Any]] = [{"tag": "div", "text": {"tag": "lark_md", "content": body}}]
@@ -38,9 +51,7 @@ def feishu_card(message: Message) -> dict[str, Any]:
             }
         )
     elements.append({"tag": "note", "elements": [{"tag": "plain_text", "content": message.footer}]})
-    colour = {"crossed_above": "green", "crossed_below": "red", "test": "grey"}.get(
-        message.kind, "blue"
-    )
+    colour = card_colour(message)
     return {
         "config": {"wide_screen_mode": True},
         "header": {"title": {"tag": "plain_text", "content": message.title}, "template": colour},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TextIO
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from monitor.errors import ConfigError
 from monitor.notify.secrets import Redactor, resolve_secret, secret_fragments
@@ -45,7 +45,7 @@ def build_sink(
     url = resolve_secret(config, "url", environ)
     secret = resolve_secret(config, "secret", environ)
     headers = [v.get_secret_value() for v in config.headers.values()]
-    redactor.add(secret_fragments(url, [secret or "", *headers]))
+    redactor.add(secret_fragments(url, [secret or "", *headers], config.type))
     if not url:
         raise ConfigError(
             f"{config.type} sink has no URL",
@@ -71,9 +71,33 @@ def build_sink(
             raise ConfigError(
                 f"{config.type} sink URL has no host", f"sink {config.id!r}", "fix it"
             )
+        _check_url_parts(config, parts)
     if config.type == "apprise":
         return AppriseSink(config, url, redactor)
     return HTTP_SINKS[config.type](config, url, secret, redactor)
+
+
+# plain http only to a loopback receiver (a local relay, the tests), as the settings say for
+# a URL in the config: this check covers URLs that come from url_env / url_credential
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def _check_url_parts(config: SinkConfig, parts: SplitResult) -> None:
+    where = f"sink {config.id!r}"
+    if parts.username or parts.password:
+        raise ConfigError(
+            f"{config.type} sink URL carries a user name or password (user:pass@host)",
+            where,
+            "remove it from the URL: send credentials as a header (headers = { Authorization "
+            '= "..." }) and keep the URL itself out of the config with url_env or '
+            "url_credential",
+        )
+    if parts.scheme.lower() != "https" and parts.hostname not in LOOPBACK:
+        raise ConfigError(
+            f"{config.type} sink URL must start with https://",
+            where,
+            "copy the webhook URL exactly as the platform shows it",
+        )
 
 
 def build_sinks(

@@ -63,6 +63,8 @@ class WebhookSink(HttpSink):
         self.key: bytes | None = None
         if secret is not None:
             try:
+                if not secret.startswith(SECRET_PREFIX):
+                    raise ValueError("no whsec_ prefix")  # the README promises it is required
                 self.key = secret_key(secret)
             except ValueError:
                 raise ConfigError(

@@ -1,0 +1,157 @@
+"""Sina's real-time HK quotes: ``hq.sinajs.cn/list=rt_hk01810,rt_hk00700``, GBK, ``,``-separated.
+
+Field map (0-based, verified on recorded payloads, see tests/fixtures/cn_quotes/README.md):
+0 English name, 1 Chinese name, 2 open, 3 previous close, 4 day high, 5 day low, 6 last,
+9 bid, 10 ask, 17 date ``YYYY/MM/DD``, 18 time (HKT). No currency (HKD), no market cap, no
+share counts. Sina refuses requests without a ``Referer`` of its finance site.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+
+import requests
+
+from monitor.core.quote import Quote
+from monitor.errors import SourceError
+from monitor.sources import cn_text
+
+SOURCE = "sina"
+REFERER = "https://finance.sina.com.cn"
+# easyquotation (shidenggui/easyquotation, easyquotation/sina.py @ 4314ece7): max_num = 800
+BATCH = 800
+MIN_FIELDS = 19  # through the time; the full rt_hk line has 25
+_HINT = "retrying next poll; check the symbol or source.sina_base_url"
+_ENTRY = re.compile(r'var\s+hq_str_(\w+)\s*=\s*"([^"]*)(")?')
+_DATE = re.compile(r"^\d{4}/\d{2}/\d{2}$")
+
+
+def parse_sina(text: str) -> dict[str, Quote | SourceError]:
+    """Every ``var hq_str_<name>="...";`` of an answer, keyed by ``<name>`` (``rt_hk01810``)."""
+    out: dict[str, Quote | SourceError] = {}
+    for match in _ENTRY.finditer(text):
+        name, body, closed = match.group(1), match.group(2), match.group(3)
+        where = f"sina hq_str_{name}"
+        if closed is None:
+            out[name] = _error("bad_data", f"sina answer cut off inside hq_str_{name}", where)
+        elif not body.strip():
+            out[name] = _error("not_found", f"sina knows no quote for {name}", where)
+        else:
+            out[name] = _quote(name, body.split(","), where)
+    return out
+
+
+def _error(kind: str, what: str, where: str) -> SourceError:
+    return cn_text.failure(SOURCE, kind, what, where, _HINT)
+
+
+def _quote(name: str, f: list[str], where: str) -> Quote | SourceError:
+    def bad(what: str) -> SourceError:
+        return _error("bad_data", f"unusable sina quote {name}: {what}", where)
+
+    code = name[-5:]
+    if not (name[:-5].endswith("hk") and code.isdigit()):
+        return bad("not a Hong Kong code")
+    if len(f) < MIN_FIELDS:
+        return bad(f"{len(f)} fields, expected at least {MIN_FIELDS}")
+    # a comma inside the name shifts every field; the date is where it must be, or nothing is
+    if not _DATE.match(f[17].strip()):
+        return bad(f"field 17 {f[17]!r} is not a date YYYY/MM/DD (fields shifted?)")
+    when = cn_text.hk_time(f"{f[17]} {f[18]}")
+    if when is None:
+        return bad(f"quote time {f[17]} {f[18]!r} is not a real time")
+    price = cn_text.number(f[6])
+    if price is None or price <= 0:
+        return bad(f"last price {f[6]!r} is not positive")
+    low, high = cn_text.positive(f[5]), cn_text.positive(f[4])
+    problem = cn_text.range_problem(price, low, high)
+    if problem:
+        return bad(problem)
+    return Quote(
+        symbol=cn_text.yahoo_symbol(code),
+        price=price,
+        currency="HKD",
+        time=when,
+        exchange_tz=cn_text.HK_TZ,
+        day_high=high,
+        exchange=cn_text.HK_EXCHANGE,
+        source=SOURCE,
+        previous_close=cn_text.positive(f[3]),
+        open=cn_text.positive(f[2]),
+        day_low=low,
+        delayed=not name.startswith("rt_"),
+    )
+
+
+class SinaQuotes:
+    """``BatchQuoteSource`` over ``hq.sinajs.cn``: one GET per ``batch`` codes."""
+
+    name = SOURCE
+
+    def __init__(
+        self,
+        session: requests.Session,
+        base_url: str = "https://hq.sinajs.cn",
+        *,
+        timeout: float = 5.0,
+        batch: int = BATCH,
+    ) -> None:
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.batch = batch
+        self.requests = 0
+
+    def quotes(self, symbols: Sequence[str], now: datetime) -> Mapping[str, Quote | SourceError]:
+        """The latest real-time quote of every symbol, or the error that stands for it."""
+        out: dict[str, Quote | SourceError] = {}
+        wanted: list[tuple[str, str]] = []
+        for symbol in dict.fromkeys(symbols):
+            code = cn_text.hk_code(symbol)
+            if code is None:
+                out[symbol] = _error(
+                    "not_found", f"sina serves Hong Kong symbols only, not {symbol}", symbol
+                )
+            else:
+                wanted.append((symbol, "rt_hk" + code))
+        for part in cn_text.chunks(wanted, self.batch):
+            url = f"{self.base_url}/list=" + ",".join(name for _, name in part)
+            self.requests += 1
+            text = cn_text.fetch_batch(
+                self.session,
+                url,
+                source=SOURCE,
+                timeout=self.timeout,
+                headers={"Referer": REFERER},
+                where=self.base_url,
+            )
+            parsed = parse_sina(text) if isinstance(text, str) else {}
+            for symbol, name in part:
+                out[symbol] = self._pick(symbol, name, text, parsed, now)
+        return out
+
+    def _pick(
+        self,
+        symbol: str,
+        name: str,
+        text: str | SourceError,
+        parsed: dict[str, Quote | SourceError],
+        now: datetime,
+    ) -> Quote | SourceError:
+        if isinstance(text, SourceError):
+            return text
+        if not parsed:
+            what = f"sina answer holds no quotes: {text[:60]!r}"
+            return _error("bad_data", what, self.base_url)
+        found = parsed.get(name)
+        if found is None or (isinstance(found, SourceError) and found.kind == "not_found"):
+            what = "does not know" if found is not None else "answered without"
+            return _error("not_found", f"sina {what} {symbol} ({name})", self.base_url)
+        if isinstance(found, Quote) and found.symbol != symbol:
+            found = replace(found, symbol=symbol)
+        return cn_text.check_time(found, now, name, _HINT)
