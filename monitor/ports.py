@@ -138,6 +138,8 @@ class SourceGauges:
 
     fx_disagreement: Mapping[str, Decimal] = field(default_factory=dict)
     shares_gap: Mapping[str, Decimal] = field(default_factory=dict)
+    # seconds from each quote source's freshest quote to the poll, per source
+    quote_age: Mapping[str, float] = field(default_factory=dict)
 
 
 # -- state -----------------------------------------------------------------------------------

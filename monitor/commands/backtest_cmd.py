@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from monitor import bootstrap, present
+from monitor.commands.args import positive_int
 from monitor.core.events import event_to_dict
 from monitor.errors import ConfigError, InputError
 from monitor.history import backtest
@@ -59,17 +60,6 @@ def register(
     r.add_argument("--json", action="store_true", help="print one JSON document")
     r.add_argument("--plot", type=Path, help="also draw a chart to this file (.png, .svg or .pdf)")
     r.set_defaults(func=run_report)
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number above zero (share counts)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text!r}")
-    return value
 
 
 def _date(text: str) -> date:

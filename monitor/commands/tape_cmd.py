@@ -8,17 +8,8 @@ from datetime import date
 from pathlib import Path
 
 from monitor import bootstrap
+from monitor.commands.args import positive_int
 from monitor.history.tapebuild import EcbHistory, build_daily_tape, read_yahoo_csv
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text!r}")
-    return value
 
 
 def register(
@@ -37,7 +28,7 @@ def register(
     b.add_argument("--prices", type=Path, required=True, help="Yahoo history CSV (daily bars)")
     b.add_argument("--fx-history", type=Path, help="ECB eurofxref-hist.csv")
     b.add_argument(
-        "--shares", type=_positive_int, metavar="N", help="shares counted (written to every row)"
+        "--shares", type=positive_int, metavar="N", help="shares counted (written to every row)"
     )
     b.add_argument(
         "--symbol", default="1810.HK", help="symbol written to every row (default 1810.HK)"

@@ -98,6 +98,7 @@ class Jobs:
                 event_id=event.id,
             )
         if batch.enqueued:
+            self.telemetry.account_events(t, batch.events)
             self.wake_delivery()
         if result.observations:
             self._ping_heartbeat_url()

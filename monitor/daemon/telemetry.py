@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import structlog
 
 from monitor import present
+from monitor.core.events import Event
 from monitor.core.quote_policy import DEGRADED_KINDS
 from monitor.core.rules import RuleState
 from monitor.core.valuation import Observation
@@ -78,7 +79,7 @@ class Telemetry:
         for symbol, ratio in gauges.shares_gap.items():
             m.shares_gap.labels(symbol).set(float(ratio))
         self.health.record_poll(t, symbols, result)
-        self._account_quotes(t, result)
+        self._account_quotes(t, result, gauges)
         latest: dict[str, Observation] = {}
         for obs in result.observations:
             latest[obs.symbol] = obs
@@ -97,15 +98,16 @@ class Telemetry:
                     m.rule_above.labels(rule.rule_id, symbol).set(rule.position == "above")
         self.update_status(settings)
 
-    def _account_quotes(self, t: float, result: PollResult) -> None:
+    def _account_quotes(self, t: float, result: PollResult, gauges: SourceGauges) -> None:
         """Quote age per source, detection latency, decisions; degraded state for ``status``."""
         m = self.metrics
+        for source, seconds in gauges.quote_age.items():
+            m.quote_age.labels(source).set(seconds)  # every source asked, used or not
         for obs in result.observations:
             if obs.source == "tape":
                 continue
-            age = max(t - obs.time.timestamp(), 0.0)
-            m.quote_age.labels(obs.source).set(age)
-            m.detection_latency.observe(age)
+            if obs.source not in gauges.quote_age:
+                m.quote_age.labels(obs.source).set(max(t - obs.time.timestamp(), 0.0))
             if obs.quote_decision:
                 m.quote_decisions.labels(obs.quote_decision).inc()
         degraded = {
@@ -120,6 +122,14 @@ class Telemetry:
                 )
             except Exception as exc:  # noqa: BLE001 - status is informative; never fail a poll
                 log.warning("quote_health_not_saved", error=str(exc))
+
+    def account_events(self, enqueued_at: float, events: Sequence[Event]) -> None:
+        """Detection latency: from each crossing's quote time to its enqueue (live data only;
+        a tape's quote times are history)."""
+        for event in events:
+            if event.kind != "baseline" and event.quote_source:
+                latency = max(enqueued_at - event.time.timestamp(), 0.0)
+                self.metrics.detection_latency.observe(latency)
 
     def update_status(self, settings: Settings) -> None:
         """``STATUS=`` for systemd and the /healthz summary."""

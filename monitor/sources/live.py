@@ -221,7 +221,7 @@ class LiveSource:
     def gauges(self) -> SourceGauges:
         """FX and share-count cross-check gaps, for the metrics."""
         gaps = {**self.shares_gap, **self.share_counts.source_gap}  # the real-time count wins
-        return SourceGauges(dict(self.fx_disagreement), gaps)
+        return SourceGauges(dict(self.fx_disagreement), gaps, dict(self.realtime.quote_age))
 
     def verify_symbols(self, now: datetime) -> None:
         """Start-up check: every configured symbol exists on Yahoo, else ``ConfigError``."""

@@ -9,15 +9,13 @@ share counts. Sina refuses requests without a ``Referer`` of its finance site.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
-from datetime import datetime
 
 import requests
 
 from monitor.core.quote import Quote
 from monitor.errors import SourceError
 from monitor.sources import cn_text
+from monitor.sources.cn_batch import CnBatchQuotes
 
 SOURCE = "sina"
 REFERER = "https://finance.sina.com.cn"
@@ -86,10 +84,15 @@ def _quote(name: str, f: list[str], where: str) -> Quote | SourceError:
     )
 
 
-class SinaQuotes:
+class SinaQuotes(CnBatchQuotes):
     """``BatchQuoteSource`` over ``hq.sinajs.cn``: one GET per ``batch`` codes."""
 
     name = SOURCE
+    prefix = "rt_hk"
+    list_path = "list="
+    referer = REFERER
+    hint = _HINT
+    default_batch = BATCH
 
     def __init__(
         self,
@@ -99,59 +102,7 @@ class SinaQuotes:
         timeout: float = 5.0,
         batch: int = BATCH,
     ) -> None:
-        if batch < 1:
-            raise ValueError("batch must be at least 1")
-        self.session = session
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self.batch = batch
-        self.requests = 0
+        super().__init__(session, base_url, timeout=timeout, batch=batch)
 
-    def quotes(self, symbols: Sequence[str], now: datetime) -> Mapping[str, Quote | SourceError]:
-        """The latest real-time quote of every symbol, or the error that stands for it."""
-        out: dict[str, Quote | SourceError] = {}
-        wanted: list[tuple[str, str]] = []
-        for symbol in dict.fromkeys(symbols):
-            code = cn_text.hk_code(symbol)
-            if code is None:
-                out[symbol] = _error(
-                    "not_found", f"sina serves Hong Kong symbols only, not {symbol}", symbol
-                )
-            else:
-                wanted.append((symbol, "rt_hk" + code))
-        for part in cn_text.chunks(wanted, self.batch):
-            url = f"{self.base_url}/list=" + ",".join(name for _, name in part)
-            self.requests += 1
-            text = cn_text.fetch_batch(
-                self.session,
-                url,
-                source=SOURCE,
-                timeout=self.timeout,
-                headers={"Referer": REFERER},
-                where=self.base_url,
-            )
-            parsed = parse_sina(text) if isinstance(text, str) else {}
-            for symbol, name in part:
-                out[symbol] = self._pick(symbol, name, text, parsed, now)
-        return out
-
-    def _pick(
-        self,
-        symbol: str,
-        name: str,
-        text: str | SourceError,
-        parsed: dict[str, Quote | SourceError],
-        now: datetime,
-    ) -> Quote | SourceError:
-        if isinstance(text, SourceError):
-            return text
-        if not parsed:
-            what = f"sina answer holds no quotes: {text[:60]!r}"
-            return _error("bad_data", what, self.base_url)
-        found = parsed.get(name)
-        if found is None or (isinstance(found, SourceError) and found.kind == "not_found"):
-            what = "does not know" if found is not None else "answered without"
-            return _error("not_found", f"sina {what} {symbol} ({name})", self.base_url)
-        if isinstance(found, Quote) and found.symbol != symbol:
-            found = replace(found, symbol=symbol)
-        return cn_text.check_time(found, now, name, _HINT)
+    def parse(self, text: str) -> dict[str, Quote | SourceError]:
+        return parse_sina(text)

@@ -10,9 +10,7 @@ shares, 75 currency. Fields 66-77 are missing in the older 66-field layout. ``q=
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
-from datetime import datetime
+from collections.abc import Mapping
 from decimal import Decimal
 
 import requests
@@ -20,6 +18,7 @@ import requests
 from monitor.core.quote import Quote
 from monitor.errors import SourceError
 from monitor.sources import cn_text
+from monitor.sources.cn_batch import CnBatchQuotes
 
 SOURCE = "tencent"
 # easyquotation (shidenggui/easyquotation, easyquotation/tencent.py @ edc56033): max_num = 60
@@ -108,10 +107,14 @@ def _shares(f: list[str], index: int) -> int | None:
     return int(value) if value is not None and value == value.to_integral_value() else None
 
 
-class TencentQuotes:
+class TencentQuotes(CnBatchQuotes):
     """``BatchQuoteSource`` over ``qt.gtimg.cn``: one GET per ``batch`` codes."""
 
     name = SOURCE
+    prefix = "r_hk"
+    list_path = "q="
+    hint = _HINT
+    default_batch = BATCH
 
     def __init__(
         self,
@@ -121,55 +124,10 @@ class TencentQuotes:
         timeout: float = 5.0,
         batch: int = BATCH,
     ) -> None:
-        if batch < 1:
-            raise ValueError("batch must be at least 1")
-        self.session = session
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self.batch = batch
-        self.requests = 0
+        super().__init__(session, base_url, timeout=timeout, batch=batch)
 
-    def quotes(self, symbols: Sequence[str], now: datetime) -> Mapping[str, Quote | SourceError]:
-        """The latest real-time quote of every symbol, or the error that stands for it."""
-        out: dict[str, Quote | SourceError] = {}
-        wanted: list[tuple[str, str]] = []
-        for symbol in dict.fromkeys(symbols):
-            code = cn_text.hk_code(symbol)
-            if code is None:
-                out[symbol] = _error(
-                    "not_found", f"tencent serves Hong Kong symbols only, not {symbol}", symbol
-                )
-            else:
-                wanted.append((symbol, "r_hk" + code))
-        for part in cn_text.chunks(wanted, self.batch):
-            url = f"{self.base_url}/q=" + ",".join(name for _, name in part)
-            self.requests += 1
-            text = cn_text.fetch_batch(
-                self.session, url, source=SOURCE, timeout=self.timeout, where=self.base_url
-            )
-            parsed = parse_tencent(text) if isinstance(text, str) else {}
-            for symbol, name in part:
-                out[symbol] = self._pick(symbol, name, text, parsed, now)
-        return out
+    def parse(self, text: str) -> dict[str, Quote | SourceError]:
+        return parse_tencent(text)
 
-    def _pick(
-        self,
-        symbol: str,
-        name: str,
-        text: str | SourceError,
-        parsed: dict[str, Quote | SourceError],
-        now: datetime,
-    ) -> Quote | SourceError:
-        if isinstance(text, SourceError):
-            return text
-        if not parsed:
-            what = f"tencent answer holds no quotes: {text[:60]!r}"
-            return _error("bad_data", what, self.base_url)
-        found = parsed.get(name)
-        if found is None or (isinstance(found, SourceError) and found.kind == "not_found"):
-            unknown = found is not None or "pv_none_match" in parsed
-            what = "does not know" if unknown else "answered without"
-            return _error("not_found", f"tencent {what} {symbol} ({name})", self.base_url)
-        if isinstance(found, Quote) and found.symbol != symbol:
-            found = replace(found, symbol=symbol)
-        return cn_text.check_time(found, now, name, _HINT)
+    def unknown(self, parsed: Mapping[str, Quote | SourceError]) -> bool:
+        return "pv_none_match" in parsed

@@ -289,9 +289,21 @@ def test_metrics_quote_age_and_detection_latency(run: Run, tmp_path: Path) -> No
     )  # fmt: skip
     text = metrics.render().decode()
     assert 'mcap_quote_age_seconds{source="tencent"} 4.0' in text
-    assert "mcap_detection_latency_seconds_count 1.0" in text
-    assert 'mcap_detection_latency_seconds_bucket{le="5.0"} 1.0' in text
+    # every source asked, not only the one used: Sina's confirming quote was 5 s old
+    assert 'mcap_quote_age_seconds{source="sina"} 5.0' in text
     assert 'mcap_quote_decisions_total{decision="confirmed"} 1.0' in text
+    # detection latency: quote time -> enqueue, for crossings only (not the baseline)
+    telemetry.account_events(T0.timestamp(), run.engine.process([], T0.timestamp()).events)
+    assert "mcap_detection_latency_seconds_count 0.0" in metrics.render().decode()
+    crossing = run.poll(
+        tencent_line("43.05", T1 - timedelta(seconds=4)),
+        sina_line("43.04", T1 - timedelta(seconds=5)),
+        T1,
+    )
+    telemetry.account_events(T1.timestamp() + 1, crossing)  # enqueued a second after the poll
+    text = metrics.render().decode()
+    assert "mcap_detection_latency_seconds_count 1.0" in text
+    assert "mcap_detection_latency_seconds_sum 5.0" in text
     # a disagreement is counted, and saved for `mcap-monitor status`
     run.poll(
         tencent_line("43.05", T1 - timedelta(seconds=4)),
