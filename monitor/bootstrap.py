@@ -8,9 +8,7 @@ command pays only for what it uses; mypy still sees every edge.
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,6 +20,10 @@ from monitor.errors import ConfigError
 from monitor.ports import Clock, Dispatcher, ObservationSource
 from monitor.settings import Settings, load_settings
 from monitor.store import Store
+from monitor.store.location import DB_NAME as DB_NAME
+from monitor.store.location import check_state_dir as check_state_dir
+from monitor.store.location import state_db_path as state_db_path
+from monitor.store.location import state_dir as state_dir
 
 if TYPE_CHECKING:
     import requests
@@ -38,7 +40,6 @@ if TYPE_CHECKING:
     from monitor.sources.live import LiveSource
     from monitor.sources.yahoo import YahooChart
 
-DB_NAME = "mcap-monitor.db"
 BUNDLED_TAPE = Path(__file__).parent / "data" / "xiaomi_2025-01-20_2025-03-10.csv"
 
 
@@ -54,50 +55,12 @@ def clock() -> Clock:
     return SystemClock()
 
 
-def state_dir(settings: Settings) -> Path:
-    """``$STATE_DIRECTORY`` (systemd), else ``daemon.state_dir``, else the XDG state dir."""
-    env = os.environ.get("STATE_DIRECTORY")
-    if env:
-        return Path(env.split(":")[0])
-    if settings.daemon.state_dir is not None:
-        return settings.daemon.state_dir
-    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(xdg) / "mcap-monitor"
-
-
-def state_db_path(settings: Settings, explicit: Path | None) -> Path:
-    """The state database: ``--state-db``, else ``state_db`` in config, else in the state dir."""
-    if explicit is not None:
-        return explicit
-    if settings.state_db is not None:
-        return settings.state_db
-    return state_dir(settings) / DB_NAME
-
-
 def open_store(settings: Settings, explicit: Path | None, *, read_only: bool = False) -> Store:
     """``read_only``: an existing db, nothing created (a ``ConfigError`` naming the daemon's)."""
     path = state_db_path(settings, explicit)
     if read_only:
         return Store.open_read_only(path, daemon_db=state_db_path(settings, None))
     return Store.open(path)
-
-
-def check_state_dir(directory: Path) -> None:
-    """Create ``directory`` if needed and prove it is writable, or raise ``ConfigError``."""
-    hint = (
-        "set daemon.state_dir (or $STATE_DIRECTORY, systemd's StateDirectory=) "
-        "to a writable directory"
-    )
-    try:
-        if not directory.exists():  # outside systemd: private, whatever the umask
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-test-"):
-            pass
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise ConfigError(
-            f"state directory is not writable: {reason}", str(directory), hint
-        ) from None
 
 
 def http_session(purpose: str = "daemon") -> requests.Session:
@@ -203,7 +166,9 @@ def observation_source(
                 "tape not found", f"source.path = {cfg.path}", "check the path of the CSV tape"
             )
         jumps = {s.symbol: s.max_jump for s in settings.symbols}  # live quality checks
-        return TapeSource(cfg.path, cfg.speed, resume_after, jumps)
+        return TapeSource(
+            cfg.path, cfg.speed, resume_after, jumps if cfg.tape_quality_checks else None
+        )
     return live_source(settings, session=session, state_dir=state_dir)
 
 

@@ -223,6 +223,8 @@ class SourceConfig(_Model):
     kind: Literal["yahoo", "tape"] = "yahoo"
     path: Path | None = None
     speed: float = Field(default=0.0, ge=0)
+    # a tape's rows pass the live spike check unless the user trusts the tape
+    tape_quality_checks: bool = True
     timeout: float = Field(default=10.0, gt=0)
     # send Yahoo's traffic to another host (a proxy, a local test server)
     yahoo_base_url: str | None = None
