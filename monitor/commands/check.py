@@ -64,15 +64,34 @@ def run(args: argparse.Namespace) -> int:
         if failure.kind == "not_found":
             raise ConfigError(failure.message, f"[[symbols]] symbol = {failure.subject!r}")
     report = build_report(settings, source, result, now)
-    if args.json:
-        print(json.dumps(report, indent=2, ensure_ascii=False))
-    else:
-        print("\n".join(render(report)))
     problem = first_problem(result)
-    if problem:
-        print(f"Error: {problem}", file=sys.stderr)
-        return 1
-    return 0
+    if args.json:
+        # the JSON carries every failure; one ``Error:`` line on stderr for scripts
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        if problem:
+            print(f"Error: {problem}", file=sys.stderr)
+    else:
+        # the table on stdout, each failure once on stderr: every reason is printed once
+        table = render(report)
+        if table:
+            print("\n".join(table))
+        for line in problem_lines(result):
+            print(line, file=sys.stderr)
+    return 1 if problem else 0
+
+
+def problem_lines(result: PollResult) -> list[str]:
+    """The text report's stderr: one ``Error:`` line per failed source, ``warning:`` for a
+    share-count mismatch, or the blocked FX pair when no source failed."""
+    lines = [
+        f"{'warning' if f.kind == 'shares_mismatch' else 'Error'}: "
+        f"{f.source} {f.subject}: {f.message}"
+        for f in result.failures
+    ]
+    if not any(f.kind != "shares_mismatch" for f in result.failures) and result.blocked_pairs:
+        pair, why = next(iter(result.blocked_pairs.items()))
+        lines.append(f"Error: fx {pair}: {why}")
+    return lines
 
 
 def first_problem(result: PollResult) -> str:
@@ -328,6 +347,4 @@ def render(report: dict[str, Any]) -> list[str]:
         lines.extend(f"  warning: {w}" for w in s["warnings"])
     lines.extend(f"warning: {w}" for w in report["warnings"])
     lines.extend(render_quotes(report.get("quotes") or {}))
-    for f in report["failures"]:
-        lines.append(f"failed: {f['source']} {f['subject']} [{f['kind']}]: {f['message']}")
-    return lines
+    return lines  # failures go to stderr (``problem_lines``), not into the table

@@ -120,6 +120,7 @@ def make_event(
         quote_source=obs.source if obs.quote_decision else "",
         quote_decision=obs.quote_decision,
         confirmed_by=obs.confirmed_by,
+        source="" if obs.quote_decision else obs.source,  # live: ``quote_source`` says it
     )
 
 

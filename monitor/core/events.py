@@ -62,6 +62,15 @@ class Event:
     quote_source: str = ""
     quote_decision: str = ""
     confirmed_by: tuple[str, ...] = ()
+    # where the price came from when no quote policy decided ("yahoo-csv", "tape"); "" if unknown
+    source: str = ""
+
+
+# a tape row's source: implied by a replay
+TAPE_SOURCE = "tape"
+# recorded prices (a tape, a price-history file or download): implied by the command that read
+# them, so not written; replay and backtest JSON stay as they were, and equal for the same data
+RECORDED_SOURCES = frozenset({TAPE_SOURCE, "yahoo-csv", "yahoo-history"})
 
 
 def _fx_dict(rate: FxRate) -> dict[str, str]:
@@ -77,7 +86,8 @@ def _fx_dict(rate: FxRate) -> dict[str, str]:
 def event_to_dict(event: Event) -> dict[str, object]:
     """A JSON-ready dict: Decimals as strings (exact), times as ISO 8601 with offset.
 
-    The quote policy's keys are present only for live events (tape events stay as they were).
+    The quote policy's keys are present only for live events, ``source`` only for a live price
+    without a quote policy (Yahoo alone); tape and backtest events stay as they were.
     """
     out: dict[str, object] = {
         "id": event.id,
@@ -109,6 +119,8 @@ def event_to_dict(event: Event) -> dict[str, object]:
         out["quote_source"] = event.quote_source
         out["quote_decision"] = event.quote_decision
         out["confirmed_by"] = list(event.confirmed_by)
+    if event.source and event.source not in RECORDED_SOURCES:
+        out["source"] = event.source
     return out
 
 
@@ -164,4 +176,5 @@ def event_from_dict(data: dict[str, object]) -> Event:
         quote_source=str(data.get("quote_source", "")),
         quote_decision=str(data.get("quote_decision", "")),
         confirmed_by=tuple(str(s) for s in confirmed) if isinstance(confirmed, list) else (),
+        source=str(data.get("source", "")),
     )

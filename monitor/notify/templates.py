@@ -12,12 +12,13 @@ from datetime import datetime
 from typing import Any
 
 from monitor import present
-from monitor.core.events import Event, event_from_dict
+from monitor.core.events import TAPE_SOURCE, Event, event_from_dict
 from monitor.notify.message import Language, Message
 from monitor.notify.messages.common import fx_text
-from monitor.notify.messages.en import en_round, en_sentence
+from monitor.notify.messages.en import EN_SOURCE, en_round, en_sentence
 from monitor.notify.messages.zh import (
     ZH_CURRENCY,
+    ZH_SOURCE,
     zh_digest_line,
     zh_money,
     zh_price,
@@ -25,9 +26,30 @@ from monitor.notify.messages.zh import (
     zh_shares,
 )
 
-
-# -- number formatting --------------------------------------------------------------------------
 # -- event messages -----------------------------------------------------------------------------
+# the direction at the start of an alert's title (the same in both languages; baselines none)
+ARROWS = {"crossed_above": "▲", "touched_above": "▲", "crossed_below": "▼"}
+
+# the price sources without a live quote policy, by name (live ones: EN_SOURCE / ZH_SOURCE)
+EN_PRICE_SOURCE = EN_SOURCE | {
+    "tape": "tape (recorded data)",
+    "yahoo-csv": "Yahoo price history (CSV file)",
+    "yahoo-history": "Yahoo price history",
+}
+ZH_PRICE_SOURCE = ZH_SOURCE | {
+    "tape": "录制数据（tape）",
+    "yahoo-csv": "雅虎历史行情（CSV 文件）",
+    "yahoo-history": "雅虎历史行情",
+}
+
+
+def price_source(event: Event, language: Language) -> str:
+    """Where the price came from, by name; "" when the event does not say."""
+    source = event.quote_source or event.source
+    names = ZH_PRICE_SOURCE if language == "zh" else EN_PRICE_SOURCE
+    return names.get(source, source)
+
+
 def _footer(event: Event, language: Language) -> str:
     when = present.local_time(event.time, event.exchange_tz)
     if language == "zh":
@@ -60,6 +82,9 @@ def _facts(event: Event, language: Language) -> tuple[tuple[str, str], ...]:
         ]
         if event.day_high is not None:
             out.append(("Day high", present.price(event.day_high, event.price_currency)))
+    source = price_source(event, language)
+    if source:
+        out.append(("行情来源" if language == "zh" else "Price source", source))
     if event.currency != event.price_currency:  # what the converted figure came from
         if language == "zh":
             out.insert(1, ("原币市值", zh_money(event.market_cap, event.price_currency)))
@@ -88,6 +113,8 @@ def make_event_message(
         head, text = zh_sentence(event, name_zh)
     else:
         head, text = en_sentence(event)
+    if event.kind in ARROWS:
+        head = f"{ARROWS[event.kind]} {head}"
     if superseded_by:
         if language == "zh":
             head = f"【已被取代】{head}"
@@ -200,6 +227,8 @@ def message_for_row(
         message = make_digest_message(payload, language, names)
     else:
         event = event_from_dict(dict(payload))
+        if payload.get("mode") == "replay" and not (event.source or event.quote_source):
+            event = replace(event, source=TAPE_SOURCE)  # a replay's prices come from a tape
         message = make_event_message(
             event, language, name_zh=names.get(event.symbol, ""), superseded_by=superseded_by
         )

@@ -178,6 +178,7 @@ class SinkConfig(_Model):
     headers: dict[str, SecretStr] = Field(default_factory=dict)
     timeout: float = Field(default=10.0, gt=0)
     digest: bool = False
+    colours: Literal["language", "red_up", "green_up"] = "language"  # up/down convention
 
     @field_validator("kinds", "urgent_kinds")
     @classmethod

@@ -67,3 +67,26 @@ def test_config_error_exits_2(tmp_path: Path) -> None:
     proc, _ = check(tmp_path, "--config", str(bad))
     assert proc.returncode == 2
     assert "fx.primary" in proc.stderr
+
+
+@pytest.mark.timeout(90)
+def test_offline_check_prints_its_reason_once(tmp_path: Path) -> None:
+    """The table on stdout, the reason once on stderr: a terminal shows it one time."""
+    proc, _ = check(tmp_path, "--config", str(offline_config(tmp_path)))
+    assert proc.returncode == 1
+    reason = "no network: could not reach Yahoo Finance"
+    assert reason not in proc.stdout
+    assert proc.stdout == ""  # no symbol could be read: no table, not even a blank line
+    assert (proc.stdout + proc.stderr).count(reason) == 1
+    assert proc.stderr.startswith("Error: yahoo 1810.HK: no network: could not reach Yahoo")
+
+
+@pytest.mark.timeout(90)
+def test_offline_check_json_keeps_one_error_line_for_scripts(tmp_path: Path) -> None:
+    proc, _ = check(tmp_path, "--config", str(offline_config(tmp_path)), "--json")
+    assert proc.returncode == 1
+    doc = json.loads(proc.stdout)
+    assert doc["failures"][0]["message"].startswith("no network: could not reach Yahoo")
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("Error: yahoo 1810.HK: no network: could not reach Yahoo")

@@ -69,3 +69,54 @@ def test_check_prints_caps_rates_cutoff_and_distances(
     assert "top-100 cutoff" in table.stdout
     assert proc.returncode == table.returncode == 0, table.stderr
     assert "share count as of 2026-08-03" in table.stdout or sym["warnings"] == []
+
+
+@pytest.mark.timeout(90)
+def test_a_failed_source_is_reported_once_beside_the_table(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    """Quotes and FX answer, the ranking does not: the table on stdout, the reason once on
+    stderr (a terminal shows both streams: nothing twice), exit 1."""
+    now = int(time.time())
+    session = (now - 3600, now + 3600)
+    hk = chart_body("1810.HK", price=36.0, day_high=36.5, time=now - 60, regular=session)
+    london = "Europe/London"
+    fx = {
+        "HKDCNY": chart_body("HKDCNY=X", price=0.9309, time=now, currency="CNY", tz=london),
+        "HKDUSD": chart_body("HKDUSD=X", price=0.12857, time=now, currency="USD", tz=london),
+    }
+    httpserver.expect_request("/v1/test/getcrumb").respond_with_data("FAKEcrumb123")
+    httpserver.expect_request("/v8/finance/chart/1810.HK").respond_with_json(hk)
+    for pair, body in fx.items():
+        httpserver.expect_request(f"/v8/finance/chart/{pair}=X").respond_with_json(body)
+    httpserver.expect_request("/ecb/eurofxref-daily.xml").respond_with_data(ECB_XML)
+    httpserver.expect_request("/cmc/robots.txt").respond_with_data("User-agent: *\nAllow: /\n")
+    httpserver.expect_request("/cmc/", query_string="download=csv").respond_with_data(
+        "busy", status=503
+    )
+    httpserver.expect_request("/").respond_with_data("", status=404)  # fc.yahoo.com
+    base = httpserver.url_for("/").rstrip("/")
+    config = tmp_path / "served.toml"
+    config.write_text(
+        CONFIG
+        + '\n[source]\nquotes = ["yahoo"]\n'
+        + f'yahoo_base_url = "{base}"\ncache_dir = "{tmp_path / "yf"}"\n'
+        + f'\n[fx]\necb_base_url = "{base}/ecb"\n\n[ranking]\nbase_url = "{base}/cmc"\n',
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MCAP_")}
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    run = [sys.executable, "-m", "monitor", "check", "--config", str(config)]
+    table = subprocess.run(run, capture_output=True, text=True, timeout=60, env=env)
+    assert table.returncode == 1, table.stderr
+    assert table.stdout.startswith("Xiaomi (1810.HK)\n")
+    assert "needs HK$38.70 for HK$1T" in table.stdout
+    errors = [line for line in table.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1, table.stderr
+    reason = errors[0].removeprefix("Error: ")
+    assert (table.stdout + table.stderr).count(reason) == 1
+    assert "failed:" not in table.stdout
+    as_json = subprocess.run([*run, "--json"], capture_output=True, text=True, timeout=60, env=env)
+    assert as_json.returncode == 1
+    assert json.loads(as_json.stdout)["ok"] is False
+    assert as_json.stderr.strip().splitlines() == errors  # the same one line, for scripts

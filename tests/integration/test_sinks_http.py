@@ -93,10 +93,9 @@ def test_slack_gets_block_kit_with_a_text_fallback_and_ok_is_success(tmp_path: P
         store = deliver_one(tmp_path, sink_toml("slack", "slack", url=rx.url))
         body = rx.requests[0].json()
         assert body["text"].startswith("Xiaomi (1810.HK) crossed above HK$1 trillion")
-        assert body["blocks"][0] == {
-            "type": "header",
-            "text": {"type": "plain_text", "text": "Xiaomi (1810.HK) crossed above HK$1 trillion"},
-        }
+        title = "▲ Xiaomi (1810.HK) crossed above HK$1 trillion"
+        header = {"type": "header", "text": {"type": "plain_text", "text": title}}
+        assert body["blocks"][0] == header
         assert body["blocks"][-1]["type"] == "context"
         assert only_row(store) == ("delivered", None)
 
@@ -135,7 +134,7 @@ def test_feishu_signature_in_body_and_code_checked(tmp_path: Path) -> None:
         assert checked == [True]
         card = rx.requests[0].json()["card"]
         assert rx.requests[0].json()["msg_type"] == "interactive"
-        assert card["header"]["title"]["content"] == "小米集团 (1810.HK) 市值突破 1 万亿港元"
+        assert card["header"]["title"]["content"] == "▲ 小米集团 (1810.HK) 市值突破 1 万亿港元"
         assert "万亿港元，股价 41.00 港元" in card["elements"][0]["text"]["content"]
         assert only_row(store) == ("delivered", None)
 
@@ -165,7 +164,7 @@ def test_dingtalk_signature_in_query_and_errcode_checked(tmp_path: Path) -> None
         store = deliver_one(tmp_path, sink)
         body = rx.requests[0].json()
         assert body["msgtype"] == "markdown"
-        assert body["markdown"]["title"] == "Xiaomi (1810.HK) crossed above HK$1 trillion"
+        assert body["markdown"]["title"] == "▲ Xiaomi (1810.HK) crossed above HK$1 trillion"
         assert only_row(store) == ("delivered", None)
 
 
@@ -185,7 +184,7 @@ def test_wecom_markdown_and_rate_limit_errcode_is_retried(tmp_path: Path) -> Non
         store = deliver_one(tmp_path, sink_toml("wc", "wecom", url=rx.url + "?key=K"))
         body = rx.requests[0].json()
         assert body["msgtype"] == "markdown"
-        assert body["markdown"]["content"].startswith("### Xiaomi (1810.HK) crossed above")
+        assert body["markdown"]["content"].startswith("### ▲ Xiaomi (1810.HK) crossed above")
         (row,) = store.outbox_list()
         assert row.status == "pending" and row.attempts == 1
         assert "WeCom error 45009" in (row.last_error or "")
@@ -200,7 +199,7 @@ def test_discord_waits_for_the_message_and_honours_429_retry_after(tmp_path: Pat
         req = rx.requests[0]
         assert req.query == {"wait": ["true"]}
         embed = req.json()["embeds"][0]
-        assert embed["title"] == "Xiaomi (1810.HK) crossed above HK$1 trillion"
+        assert embed["title"] == "▲ Xiaomi (1810.HK) crossed above HK$1 trillion"
         assert req.json()["allowed_mentions"] == {"parse": []}
         (row,) = store.outbox_list()
         assert row.status == "pending"

@@ -68,6 +68,22 @@ class HttpSink:
         )
 
 
+# Direction colours: in Chinese markets red means up and green down, in English-language
+# (Western) ones green means up. A sink's ``colours`` key picks the convention: "language" (the
+# message language's, the default), "red_up" or "green_up".
+UP_KINDS = ("crossed_above", "touched_above")
+DOWN_KINDS = ("crossed_below",)
+
+
+def direction_colour(message: Message, colours: str = "language") -> str | None:
+    """``"red"`` or ``"green"`` for an alert with a direction, else None."""
+    if message.kind not in UP_KINDS and message.kind not in DOWN_KINDS:
+        return None
+    red_up = colours == "red_up" or (colours == "language" and message.language == "zh")
+    up, down = ("red", "green") if red_up else ("green", "red")
+    return up if message.kind in UP_KINDS else down
+
+
 def truncate(text: str, limit: int) -> str:
     """Cut ``text`` to ``limit`` characters, marking the cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"

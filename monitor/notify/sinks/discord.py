@@ -8,17 +8,18 @@ from typing import Any
 from monitor.notify.backoff import server_wait
 from monitor.notify.http import HttpAnswer, HttpRequest, json_body
 from monitor.notify.message import Message
-from monitor.notify.sinks.base import HttpSink, truncate
+from monitor.notify.sinks.base import HttpSink, direction_colour, truncate
 
-COLOURS = {"crossed_above": 0x2EB67D, "crossed_below": 0xE01E5A, "touched_above": 0xECB22E}
+COLOURS = {"green": 0x2EB67D, "red": 0xE01E5A}
+NEUTRAL = 0x5865F2
 
 
-def discord_payload(message: Message) -> dict[str, Any]:
+def discord_payload(message: Message, colours: str = "language") -> dict[str, Any]:
     description = "\n".join([message.text, *message.lines])
     embed: dict[str, Any] = {
         "title": truncate(message.title, 256),
         "description": truncate(description, 4000),
-        "color": COLOURS.get(message.kind, 0x5865F2),
+        "color": COLOURS.get(direction_colour(message, colours) or "", NEUTRAL),
         "footer": {"text": truncate(message.footer, 2048)},
     }
     if message.facts:
@@ -37,7 +38,7 @@ class DiscordSink(HttpSink):
     def build(self, message: Message, now: float) -> HttpRequest:
         sep = "&" if "?" in self.url else "?"
         url = self.url if "wait=" in self.url else f"{self.url}{sep}wait=true"
-        return HttpRequest(url, json_body(discord_payload(message)))
+        return HttpRequest(url, json_body(discord_payload(message, self.config.colours)))
 
     def retry_after(self, answer: HttpAnswer) -> float | None:
         if answer.status != 429:

@@ -13,7 +13,7 @@ from typing import Any
 
 from monitor.notify.http import HttpAnswer, HttpRequest, json_body
 from monitor.notify.message import Message
-from monitor.notify.sinks.base import HttpSink
+from monitor.notify.sinks.base import HttpSink, direction_colour
 
 # frequency limits: retry later; everything else in the body is a configuration problem
 TRANSIENT_CODES = {11232, 9499}
@@ -24,20 +24,12 @@ def feishu_sign(secret: str, timestamp: int) -> str:
     return base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
 
 
-# Up/down colours follow the reader's convention: in Chinese markets red means up and green
-# down; in English-language (Western) ones green means up. The message language decides.
-UP_DOWN = {"zh": ("red", "green"), "en": ("green", "red")}
+def card_colour(message: Message, colours: str = "language") -> str:
+    """The card header colour: direction in the sink's convention (default: the language's)."""
+    return direction_colour(message, colours) or ("grey" if message.kind == "test" else "blue")
 
 
-def card_colour(message: Message) -> str:
-    """The card header colour: direction in the message language's convention."""
-    up, down = UP_DOWN.get(message.language, UP_DOWN["en"])
-    return {"crossed_above": up, "touched_above": up, "crossed_below": down}.get(
-        message.kind, "grey" if message.kind == "test" else "blue"
-    )
-
-
-def feishu_card(message: Message) -> dict[str, Any]:
+def feishu_card(message: Message, colours: str = "language") -> dict[str, Any]:
     body = "\n".join([message.text, *message.lines])
     elements: list[dict[str, Any]] = [{"tag": "div", "text": {"tag": "lark_md", "content": body}}]
     if message.facts:
@@ -51,7 +43,7 @@ def feishu_card(message: Message) -> dict[str, Any]:
             }
         )
     elements.append({"tag": "note", "elements": [{"tag": "plain_text", "content": message.footer}]})
-    colour = card_colour(message)
+    colour = card_colour(message, colours)
     return {
         "config": {"wide_screen_mode": True},
         "header": {"title": {"tag": "plain_text", "content": message.title}, "template": colour},
@@ -63,7 +55,10 @@ class FeishuSink(HttpSink):
     platform = "Feishu"
 
     def build(self, message: Message, now: float) -> HttpRequest:
-        payload: dict[str, Any] = {"msg_type": "interactive", "card": feishu_card(message)}
+        payload: dict[str, Any] = {
+            "msg_type": "interactive",
+            "card": feishu_card(message, self.config.colours),
+        }
         if self.secret:
             timestamp = int(now)
             payload = {

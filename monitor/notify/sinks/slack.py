@@ -10,7 +10,7 @@ from typing import Any
 
 from monitor.notify.http import HttpAnswer, HttpRequest, json_body
 from monitor.notify.message import Message
-from monitor.notify.sinks.base import HttpSink, truncate
+from monitor.notify.sinks.base import HttpSink, direction_colour, truncate
 
 MAX_BLOCKS = 50
 MAX_TEXT = 3000
@@ -27,8 +27,13 @@ def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(escape(text), MAX_TEXT)}}
 
 
-def slack_payload(message: Message) -> dict[str, Any]:
-    """The Block Kit message for one alert."""
+# the colour bar of a legacy attachment (Block Kit itself has no colours)
+BAR_COLOURS = {"green": "#2EB67D", "red": "#E01E5A"}
+
+
+def slack_payload(message: Message, colours: str = "language") -> dict[str, Any]:
+    """The Block Kit message for one alert; an alert with a direction carries its facts in an
+    attachment whose colour bar shows the direction."""
     blocks: list[dict[str, Any]] = [
         {
             "type": "header",
@@ -37,12 +42,14 @@ def slack_payload(message: Message) -> dict[str, Any]:
         _section(message.text),
     ]
     tail: list[dict[str, Any]] = []
+    coloured: list[dict[str, Any]] = []
+    colour = direction_colour(message, colours)
     if message.facts:
         fields = [
             {"type": "mrkdwn", "text": truncate(f"*{escape(k)}*\n{escape(v)}", 2000)}
             for k, v in message.facts[:MAX_FIELDS]
         ]
-        tail.append({"type": "section", "fields": fields})
+        (coloured if colour else tail).append({"type": "section", "fields": fields})
     tail.append(
         {"type": "context", "elements": [{"type": "mrkdwn", "text": escape(message.footer)}]}
     )
@@ -55,14 +62,17 @@ def slack_payload(message: Message) -> dict[str, Any]:
     else:
         blocks += [_section(line) for line in lines]
     blocks += tail
-    return {"text": truncate(message.plain(), MAX_TEXT), "blocks": blocks}
+    payload: dict[str, Any] = {"text": truncate(message.plain(), MAX_TEXT), "blocks": blocks}
+    if coloured and colour:
+        payload["attachments"] = [{"color": BAR_COLOURS[colour], "blocks": coloured}]
+    return payload
 
 
 class SlackSink(HttpSink):
     platform = "Slack"
 
     def build(self, message: Message, now: float) -> HttpRequest:
-        return HttpRequest(self.url, json_body(slack_payload(message)))
+        return HttpRequest(self.url, json_body(slack_payload(message, self.config.colours)))
 
     def check(self, answer: HttpAnswer) -> None:
         if answer.text.strip() != "ok":

@@ -7,10 +7,13 @@ from typing import Any
 
 from monitor.notify.http import HttpRequest, json_body
 from monitor.notify.message import Message
-from monitor.notify.sinks.base import HttpSink
+from monitor.notify.sinks.base import HttpSink, direction_colour
+
+# Adaptive Card colours: "Good" is green, "Attention" red
+CARD_COLOURS = {"green": "Good", "red": "Attention"}
 
 
-def adaptive_card(message: Message) -> dict[str, Any]:
+def adaptive_card(message: Message, colours: str = "language") -> dict[str, Any]:
     body: list[dict[str, Any]] = [
         {
             "type": "TextBlock",
@@ -21,6 +24,9 @@ def adaptive_card(message: Message) -> dict[str, Any]:
         },
         {"type": "TextBlock", "text": message.text, "wrap": True},
     ]
+    colour = direction_colour(message, colours)
+    if colour:  # the headline in the direction's colour
+        body[0]["color"] = CARD_COLOURS[colour]
     body += [{"type": "TextBlock", "text": line, "wrap": True} for line in message.lines]
     if message.facts:
         body.append(
@@ -56,4 +62,4 @@ class TeamsSink(HttpSink):
     platform = "Teams"
 
     def build(self, message: Message, now: float) -> HttpRequest:
-        return HttpRequest(self.url, json_body(adaptive_card(message)))
+        return HttpRequest(self.url, json_body(adaptive_card(message, self.config.colours)))
