@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -55,11 +56,17 @@ def clock() -> Clock:
     return SystemClock()
 
 
-def open_store(settings: Settings, explicit: Path | None, *, read_only: bool = False) -> Store:
-    """``read_only``: an existing db, nothing created (a ``ConfigError`` naming the daemon's)."""
+def open_store(
+    settings: Settings, explicit: Path | None, *, read_only: bool = False, existing: bool = False
+) -> Store:
+    """``read_only``: an existing db, nothing created (a ``ConfigError`` naming the daemon's);
+    ``existing``: the same check, then opened for writing (``outbox retry``/``flush``)."""
     path = state_db_path(settings, explicit)
-    if read_only:
-        return Store.open_read_only(path, daemon_db=state_db_path(settings, None))
+    if read_only or existing:
+        store = Store.open_read_only(path, daemon_db=state_db_path(settings, None))
+        if read_only:
+            return store
+        store.close()
     return Store.open(path)
 
 
@@ -97,6 +104,7 @@ def live_source(
     universe_session: object = None,
     check_shares: bool = True,
     timeout: float | None = None,
+    last_prices: Mapping[str, Decimal] | None = None,
 ) -> LiveSource:
     """Yahoo quotes, FX checked against the ECB, the ranking: the live ``ObservationSource``.
 
@@ -146,6 +154,7 @@ def live_source(
         universe_cap=universe_cap,
         check_shares=check_shares,
         realtime=realtime_sources(settings, http, timeout),
+        last_prices=last_prices,
     )
 
 
@@ -154,8 +163,10 @@ def observation_source(
     resume_after: Mapping[str, datetime],
     state_dir: Path | None = None,
     session: requests.Session | None = None,
+    last_prices: Mapping[str, Decimal] | None = None,
 ) -> ObservationSource:
-    """The tape (``source.kind = "tape"``) or the live sources."""
+    """The tape (``source.kind = "tape"``) or the live sources; ``last_prices`` (the db's)
+    seed the spike check."""
     from monitor.sources.tape_source import TapeSource
 
     cfg = settings.source
@@ -166,10 +177,9 @@ def observation_source(
                 "tape not found", f"source.path = {cfg.path}", "check the path of the CSV tape"
             )
         jumps = {s.symbol: s.max_jump for s in settings.symbols}  # live quality checks
-        return TapeSource(
-            cfg.path, cfg.speed, resume_after, jumps if cfg.tape_quality_checks else None
-        )
-    return live_source(settings, session=session, state_dir=state_dir)
+        checks = jumps if cfg.tape_quality_checks else None
+        return TapeSource(cfg.path, cfg.speed, resume_after, checks, last_prices)
+    return live_source(settings, session=session, state_dir=state_dir, last_prices=last_prices)
 
 
 # -- delivery ----------------------------------------------------------------------------------
@@ -238,17 +248,19 @@ def deliver_now(
     out: TextIO | None = None,
     err: TextIO | None = None,
     clock: Clock | None = None,
+    log_level: str | None = None,
 ) -> int:
     """Deliver what is pending now, retrying transient failures for up to ``wait`` seconds
     (default ``$MCAP_NOTIFY_WAIT`` or 30); a one-line summary on stderr; 0 when nothing is
-    left pending, else 1 (``outbox flush``, ``replay --notify``)."""
+    left pending, else 1 (``outbox flush``, ``replay --notify``). ``log_level``: the
+    command's ``--log-level``."""
     import sys
 
     from monitor.daemon.logs import ensure_cli_logging
     from monitor.notify.backoff import CLI_SCHEDULE, Backoff
     from monitor.notify.flush import default_wait, flush, flush_summary
 
-    ensure_cli_logging()
+    ensure_cli_logging(log_level or "info")
     with (
         http_session("delivery") as session,
         dispatcher(
@@ -304,7 +316,8 @@ class DaemonWiring:
         self.store = store  # the delivery connection
 
     def source(self, settings: Settings, resume_after: Mapping[str, datetime]) -> ObservationSource:
-        return observation_source(settings, resume_after, self.state_dir, self.session)
+        prices = self.store.last_prices()
+        return observation_source(settings, resume_after, self.state_dir, self.session, prices)
 
     def dispatcher(self, settings: Settings) -> Dispatcher:
         return dispatcher(settings, self.store, self.session, self.clock)
@@ -349,14 +362,17 @@ def run_service(config: Path | None, state_db: Path | None) -> int:
     """``mcap-monitor run``: the daemon under systemd (or a terminal) until SIGTERM."""
     from monitor.daemon import run_daemon
     from monitor.daemon.sdnotify import SystemdNotifier
+    from monitor.store.replay import ReplayStore
 
     settings, path = load_settings(config)
     db = state_db_path(settings, state_db)
     check_state_dir(db.parent)
+    # a tape is recorded history: its alerts are marked as a replay, as `replay --notify`'s
+    opened = ReplayStore if settings.source.kind == "tape" else Store
     daemon = build_daemon(
         settings,
-        Store.open(db),
-        Store.open(db),
+        opened.open(db),
+        opened.open(db),
         config_path=path,
         clock=SystemClock(),
         session=http_session(),

@@ -322,7 +322,11 @@ def observation_row(obs: Observation, shares: SharesCount, cap: Decimal) -> tupl
     cut = ""
     if obs.ranking is not None:
         cut = ",".join(f'"{n}":"{v}"' for n, v in obs.ranking.cutoffs_usd)
-    inputs = f'{{"fx":[{fx}],"cutoffs_usd":{{{cut}}}}}'
+    quote = ""
+    if obs.quote_decision:  # live: the quote policy's decision and who confirmed the price
+        by = json.dumps(list(obs.confirmed_by))
+        quote = f',"quote":{{"decision":{_json_text(obs.quote_decision)},"confirmed_by":{by}}}'
+    inputs = f'{{"fx":[{fx}],"cutoffs_usd":{{{cut}}}{quote}}}'
     return (
         obs.symbol,
         utc_iso(obs.time),

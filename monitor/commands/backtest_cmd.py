@@ -173,7 +173,8 @@ def run_backtest(args: argparse.Namespace) -> int:
 
 def run_report(args: argparse.Namespace) -> int:
     settings = bootstrap.settings_from(args.config)
-    since = parse_since(args.since, bootstrap.clock().now())
+    now = bootstrap.clock().now()
+    since = parse_since(args.since, now)
     if args.plot:
         from monitor.history.plot import require_matplotlib
 
@@ -194,7 +195,7 @@ def run_report(args: argparse.Namespace) -> int:
             print(f"Report: events recorded since {since:%Y-%m-%d %H:%M} UTC ({args.since})")
             print_human(doc, None)
             if not events:
-                print("hint: --since 90d, --since 1y or --since 2025-01-01 looks further back")
+                print(_since_hint(since, now))
         if args.plot:
             from monitor.history.plot import plot_report
 
@@ -203,6 +204,16 @@ def run_report(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+def _since_hint(since: datetime, now: datetime) -> str:
+    """A hint at windows further back than the one asked for (never the same one again)."""
+    wider = [w for w in ("90d", "365d", "1825d") if parse_since(w, now) < since]
+    if not wider:
+        return (
+            "hint: nothing was recorded in this window; an earlier --since date looks further back"
+        )
+    return "hint: " + " or ".join(f"--since {w}" for w in wider[:2]) + " looks further back"
 
 
 def print_human(doc: dict[str, object], sym: SymbolConfig | None) -> None:

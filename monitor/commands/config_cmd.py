@@ -9,7 +9,13 @@ from pathlib import Path
 
 from monitor import bootstrap
 from monitor.errors import ConfigError
-from monitor.settings import Settings, load_settings, read_toml, resolve_config_path
+from monitor.settings import (
+    Settings,
+    SinkConfig,
+    load_settings,
+    read_toml,
+    resolve_config_path,
+)
 
 
 def register(
@@ -57,36 +63,68 @@ def all_errors(config: Path | None) -> list[tuple[str, str]]:
     """Every validation error of the config as ``(what, where)``, ``[]`` when it validates.
 
     An error about a list whose item is itself in error (pydantic drops the bad item, then
-    finds the list too short) is a consequence, not a second mistake: left out.
+    finds the list too short) is a consequence, not a second mistake: left out. A cross-check
+    reports all its problems in one error, one a line: each is listed with its own position.
+    Sinks whose table validates are built too, so their URL and secret errors join the list.
     """
     from pydantic import ValidationError
 
     from monitor.settings.loading import _loc, _where
 
     path = resolve_config_path(config)
+    data = read_toml(path)
+    out: list[tuple[str, str]] = []
     try:
-        Settings(**read_toml(path))
+        settings = Settings(**data)
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
         locs = [tuple(err.get("loc", ())) for err in errors]
-        out = []
         for err, loc in zip(errors, locs, strict=True):
             if any(len(other) > len(loc) and other[: len(loc)] == loc for other in locs):
                 continue
-            msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-            if err.get("type") == "extra_forbidden":
-                msg = "unknown key"
-            key = _loc(loc)
-            out.append((f"{key + ': ' if key else ''}{msg}", _where(path, loc, msg)))
-        return out
-    return []
+            msgs = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+            for msg in msgs.split("\n"):
+                if err.get("type") == "extra_forbidden":
+                    msg = "unknown key"
+                key = _loc(loc)
+                out.append((f"{key + ': ' if key else ''}{msg}", _where(path, loc, msg)))
+        raw = data.get("sinks")
+        configs = [_valid_sink(item) for item in raw] if isinstance(raw, list) else []
+    else:
+        configs = list(settings.sinks)
+    out += sink_errors([c for c in configs if c is not None])
+    return out
+
+
+def _valid_sink(item: object) -> SinkConfig | None:
+    from pydantic import ValidationError
+
+    try:
+        return SinkConfig.model_validate(item)
+    except ValidationError:
+        return None  # its errors are listed already
+
+
+def sink_errors(configs: list[SinkConfig]) -> list[tuple[str, str]]:
+    """Build every sink on its own (URLs, secrets from env or credentials): each failure."""
+    from monitor.notify.secrets import Redactor
+    from monitor.notify.sinks.registry import build_sink
+
+    out = []
+    redactor = Redactor()
+    for config in configs:
+        try:
+            build_sink(config, redactor)
+        except ConfigError as exc:
+            out.append((exc.what + (f" ({exc.hint})" if exc.hint else ""), exc.where))
+    return out
 
 
 def validate_config(args: argparse.Namespace) -> int:
     try:
         settings, path = load_settings(args.config)
     except ConfigError as exc:
-        if "more error" not in exc.what:
+        if "more error" not in exc.what and "invalid config" not in exc.what:
             raise
         errors = all_errors(args.config)
         if not errors:
@@ -94,15 +132,15 @@ def validate_config(args: argparse.Namespace) -> int:
         if len(errors) == 1:
             what, where = errors[0]
             raise ConfigError(f"invalid config: {what}", where, exc.hint) from None
-        listed = "; ".join(f"{what} ({where})" for what, where in errors)
-        raise ConfigError(
-            f"invalid config: {len(errors)} errors: {listed}", "", "fix them"
-        ) from None
+        _raise_listed(errors)
     # build every sink too: URLs and secrets (from env or credentials) are checked now, not at
     # the first alert
-    from monitor.notify.secrets import Redactor
-
-    bootstrap.sinks(settings, Redactor())
+    errors = sink_errors(list(settings.sinks))
+    if len(errors) == 1:
+        what, where = errors[0]
+        raise ConfigError(what, where)
+    if errors:
+        _raise_listed(errors)
     if not settings.rules:
         print(f"warning: {path}: no [[rules]]: nothing will ever alert", file=sys.stderr)
     if not settings.sinks:
@@ -112,3 +150,8 @@ def validate_config(args: argparse.Namespace) -> int:
         f"{len(settings.sinks)} sink(s))"
     )
     return 0
+
+
+def _raise_listed(errors: list[tuple[str, str]]) -> None:
+    listed = "; ".join(f"{what} ({where})" if where else what for what, where in errors)
+    raise ConfigError(f"invalid config: {len(errors)} errors: {listed}", "", "fix them")

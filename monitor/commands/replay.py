@@ -6,17 +6,19 @@ import argparse
 import json
 import sys
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from monitor import bootstrap, present
 from monitor.core.events import Event, event_to_dict
 from monitor.core.valuation import Observation
+from monitor.errors import ConfigError
 from monitor.service import Engine, describe_skips
 from monitor.settings import Settings
 from monitor.sources.tape import TapeReader, quality_filtered
 from monitor.store import Store
+from monitor.store.replay import ReplayStore
 
 
 def register(
@@ -54,8 +56,15 @@ def run(args: argparse.Namespace) -> int:
         from monitor.history.plot import require_matplotlib
 
         require_matplotlib(args.plot)
+        if not args.plot.absolute().parent.is_dir():
+            raise ConfigError(
+                f"no directory {args.plot.absolute().parent} for the chart",
+                "--plot",
+                "create it first or give another path",
+            )
+    db = None if args.state_db is None else args.state_db.absolute()
     # alerts queued from a replay carry "mode": "replay" and are marked as such in every sink
-    store = (ReplayStore if args.notify else Store).open(args.state_db)
+    store = (ReplayStore if args.notify else Store).open(db)
     try:
         engine = Engine(
             settings,
@@ -69,14 +78,15 @@ def run(args: argparse.Namespace) -> int:
         reader = TapeReader(tape_path, symbols=symbols)
         held: Counter[str] = Counter()
         now = bootstrap.clock().now().timestamp()
+        rows = checked(reader, settings, held, args, store.last_prices())
         if args.state_db is None:
-            result = engine.process(checked(reader, settings, held, args), now)
+            result = engine.process(rows, now)
         else:
             # into a database: the whole tape is validated first (a bad row writes nothing),
             # then committed in bounded batches so a daemon beside us keeps its write lock
             for _ in TapeReader(tape_path, symbols=symbols):
                 pass
-            result = engine.process_batched(checked(reader, settings, held, args), now)
+            result = engine.process_batched(rows, now)
         for symbol, n in sorted(held.items()):
             print(
                 f"warning: {n} row(s) of {symbol} held back as price spikes (over max_jump, "
@@ -104,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         if args.state_db is not None:
-            print(f"state db: {args.state_db}", file=sys.stderr)
+            print(f"state db: {db}", file=sys.stderr)
         code = 0
         if args.plot:
             from monitor.history.plot import plot_replay
@@ -113,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote chart {args.plot}", file=sys.stderr)
         if args.notify:
             dead_before = store.outbox_counts()["dead"]
-            code = bootstrap.deliver_now(settings, store)
+            code = bootstrap.deliver_now(settings, store, log_level=args.log_level)
             if store.outbox_counts()["dead"] > dead_before:
                 code = 1  # something could not be delivered, ever: say so
     finally:
@@ -121,22 +131,19 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
-class ReplayStore(Store):
-    """A store whose queued alerts are marked ``"mode": "replay"`` (never taken for live)."""
-
-    def enqueue(
-        self, message_id: str, sink_id: str, kind: str, payload: dict[str, Any], now: float
-    ) -> bool:
-        return super().enqueue(message_id, sink_id, kind, payload | {"mode": "replay"}, now)
-
-
 def checked(
-    rows: Iterable[Observation], settings: Settings, held: Counter[str], args: argparse.Namespace
+    rows: Iterable[Observation],
+    settings: Settings,
+    held: Counter[str],
+    args: argparse.Namespace,
+    last_prices: Mapping[str, Decimal] | None = None,
 ) -> Iterable[Observation]:
-    """The tape's rows through the live quote-quality checks, unless switched off."""
+    """The tape's rows through the live quote-quality checks, unless switched off; a resumed
+    db's last prices are the reference of the first rows."""
     if args.no_quality_checks:
         return rows
-    return quality_filtered(rows, {s.symbol: s.max_jump for s in settings.symbols}, held)
+    jumps = {s.symbol: s.max_jump for s in settings.symbols}
+    return quality_filtered(rows, jumps, held, last_prices)
 
 
 def event_json(event: Event) -> dict[str, object]:

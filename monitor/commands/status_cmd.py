@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +16,7 @@ from monitor.core.evaluate import distance
 from monitor.core.events import event_from_dict
 from monitor.settings import Settings
 from monitor.store import Store
+from monitor.store.values import readable_decimal
 
 
 def register(
@@ -51,6 +53,10 @@ def _open(settings: Settings, explicit: Path | None) -> Store:
     return store
 
 
+UNREADABLE = "unreadable"
+"""Shown for a stored value this program cannot read (and left out of every computation)."""
+
+
 def rule_status(settings: Settings, store: Store) -> list[dict[str, object]]:
     """Per rule: state, since, last value, distance in % and the price that reaches the line."""
     states = store.rule_states()
@@ -62,37 +68,71 @@ def rule_status(settings: Settings, store: Store) -> list[dict[str, object]]:
         state = states.get(rule.id)
         last = readings.get(rule.id)
         item: dict[str, object] = {"rule": rule.id, "symbol": rule.symbol, "label": rule.label}
+        if rule.id in store.unreadable_rules:
+            item["state"] = "unreadable"  # a stored row no version of this program writes
+            out.append(item)
+            continue
         if state is None or last is None:
             item["state"] = "unknown"
             out.append(item)
             continue
         currency = "USD" if rule.top_n is not None else str(rule.currency)
-        dist = distance(last.value, last.threshold)
+        value, threshold = last.value, last.threshold
+        dist = None
+        if value is not None and threshold is not None and threshold != 0:
+            dist = distance(value, threshold)
         item.update(
             state=state.position,
             since=state.since.isoformat(),
             last_time=last.time.isoformat(),
             as_of=present.local_time(last.time, sym.timezone),
-            value=str(last.value),
+            value=UNREADABLE if value is None else str(value),
             currency=currency,
-            threshold=str(last.threshold),
-            distance=str(dist),
+            threshold=UNREADABLE if threshold is None else str(threshold),
+            distance=UNREADABLE if dist is None else str(dist),
         )
         obs = latest.get(rule.symbol)
-        if obs is not None and last.value > 0:
-            # value is proportional to the price: the price that puts value on the line
-            # (above it, the line that matters is the bottom of the hysteresis band)
-            price = Decimal(obs["price"])
-            line = last.threshold
-            if state.position == "above":
-                line = line * (1 - rule.hysteresis)
-            needed = (price * line / last.value).quantize(Decimal("0.01"))
-            item["price"] = str(price)
+        item["quote"] = quote_of(obs)
+        if obs is not None:
+            price = readable_decimal(obs["price"])
+            item["price"] = UNREADABLE if price is None else str(price)
             item["price_currency"] = obs["currency"]
-            item["needs_price"] = str(needed)
             item["shares_as_of"] = sym.shares_as_of.isoformat() if sym.shares_as_of else None
+            if dist is not None and price is not None and value is not None and value > 0:
+                # value is proportional to the price: the price that puts value on the line
+                # (above it, the line that matters is the bottom of the hysteresis band)
+                line = threshold or Decimal(0)
+                if state.position == "above":
+                    line = line * (1 - rule.hysteresis)
+                needed = (price * line / value).quantize(Decimal("0.01"))
+                item["needs_price"] = str(needed)
         out.append(item)
     return out
+
+
+def quote_of(obs: dict[str, object] | None) -> dict[str, object] | None:
+    """The quote policy's decision behind a stored observation: ``{"decision", "source",
+    "confirmed_by"}``; None for a tape (or an older row, or unreadable inputs)."""
+    if obs is None:
+        return None
+    try:
+        quote = json.loads(str(obs.get("inputs"))).get("quote")
+        decision, by = str(quote["decision"]), [str(s) for s in quote["confirmed_by"]]
+    except (ValueError, TypeError, AttributeError, KeyError):
+        return None
+    return {"decision": decision, "source": str(obs.get("source", "")), "confirmed_by": by}
+
+
+def quote_text(quote: dict[str, object] | None) -> str:
+    """``quote: tencent, confirmed by sina`` / ``quote: sina, single source``."""
+    if quote is None:
+        return ""
+    by = quote["confirmed_by"]
+    if quote["decision"] == "confirmed" and isinstance(by, list) and by:
+        return f"quote: {quote['source']}, confirmed by {' and '.join(by)}"
+    if quote["decision"] == "single":
+        return f"quote: {quote['source']}, single source"
+    return f"quote: {quote['source']}, {quote['decision']}"
 
 
 def share_count_warnings(settings: Settings, today: date) -> list[str]:
@@ -149,10 +189,17 @@ def once_a_day(warnings: list[str], today: date) -> list[str]:
 def status_line(item: dict[str, object]) -> str:
     if item.get("state") == "unknown":
         return f"{item['rule']:<14} {item['symbol']:<9} unknown (no observation yet)"
+    if item.get("state") == UNREADABLE:
+        return f"{item['rule']:<14} {item['symbol']:<9} unreadable (stored rule state)"
     cur = str(item["currency"])
-    value = present.money_long(Decimal(str(item["value"])), cur)
-    threshold = present.money_short(Decimal(str(item["threshold"])), cur)
-    dist = present.percent(Decimal(str(item["distance"])))
+
+    def shown(key: str, render: Callable[[Decimal], str]) -> str:
+        text = str(item[key])
+        return text if text == UNREADABLE else render(Decimal(text))
+
+    value = shown("value", lambda d: present.money_long(d, cur))
+    threshold = shown("threshold", lambda d: present.money_short(d, cur))
+    dist = shown("distance", present.percent)
     since = datetime.fromisoformat(str(item["since"])).strftime("%Y-%m-%d %H:%M")
     line = (
         f"{item['rule']:<14} {item['symbol']:<9} {item['state']:<6} since {since}  "
@@ -162,6 +209,11 @@ def status_line(item: dict[str, object]) -> str:
         verb = "crosses below under" if item["state"] == "above" else "needs"
         needs = present.price(Decimal(str(item["needs_price"])), str(item["price_currency"]))
         line += f", {verb} {needs}"
+    elif item.get("price") == UNREADABLE:
+        line += ", price unreadable"
+    quote = item.get("quote")
+    if isinstance(quote, dict) and quote_text(quote):
+        line += f"; {quote_text(quote)}"
     return line
 
 
@@ -198,11 +250,13 @@ def events(args: argparse.Namespace) -> int:
         rows = store.events(limit=args.limit)
     finally:
         store.close()
-    if not rows and not args.json:
+    if not rows and not args.json and not store.unreadable_events:
         print("no events yet")
     for row in rows:
         try:
             print(json.dumps(row) if args.json else present.event_line(event_from_dict(row)))
         except (ArithmeticError, ValueError, KeyError, TypeError):
             print(f"(stored event not renderable, raw) {json.dumps(row)}")
+    if store.unreadable_events:
+        print(f"({store.unreadable_events} stored event(s) unreadable, left out)", file=sys.stderr)
     return 0

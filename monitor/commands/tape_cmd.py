@@ -9,6 +9,8 @@ from pathlib import Path
 
 from monitor import bootstrap
 from monitor.commands.args import positive_int
+from monitor.errors import InputError
+from monitor.history.prices import detect_interval
 from monitor.history.tapebuild import EcbHistory, build_daily_tape, read_yahoo_csv
 
 
@@ -47,11 +49,21 @@ def register(
 
 def build(args: argparse.Namespace) -> int:
     max_age = float(bootstrap.settings_from(args.config).fx.max_age_days)
+    bars = list(read_yahoo_csv(args.prices))
+    found = detect_interval(bars)
+    if found not in (None, "1d"):
+        # a tape row is one trading day: an intraday file would make a tape replay rejects
+        raise InputError(
+            f"the prices file holds {found} bars; tape build needs daily bars",
+            str(args.prices),
+            "download daily history (interval 1d), or run backtest --interval "
+            f"{found} on this file",
+        )
     ecb = EcbHistory.from_csv(args.fx_history) if args.fx_history else None
     tmp = args.output.with_name(args.output.name + ".tmp")
     with tmp.open("w", encoding="utf-8", newline="") as out:
         result = build_daily_tape(
-            read_yahoo_csv(args.prices),
+            iter(bars),
             ecb,
             out,
             symbol=args.symbol,

@@ -63,11 +63,14 @@ class NumberError(ValueError):
 def parse_decimal(text: str, *, grouping: bool = False) -> Decimal:
     """Parse a finite number from ``text`` (blanks around it allowed), or raise ``NumberError``.
 
-    With ``grouping``, underscores anywhere in the number are ignored (``1_000``).
+    With ``grouping``, underscores anywhere in the number are ignored (``1_000``); without
+    it (tapes) only ASCII digits, sign, point and exponent: no ``1_000``, no ``١٢``.
     """
     cleaned = text.strip()
     if grouping:
         cleaned = cleaned.replace("_", "")
+    elif not cleaned.isascii() or "_" in cleaned:
+        raise NumberError(text, NOT_A_NUMBER)
     try:
         number = Decimal(cleaned)
     except InvalidOperation:

@@ -124,7 +124,16 @@ def send_test_alerts(
         try:
             note = sink.deliver(message, session, now.timestamp())
         except DeliveryError as exc:
-            results.append(TestResult(sid, False, redact(exc.one_line()), exc.permanent))
+            results.append(TestResult(sid, False, redact(_sent_once(exc)), exc.permanent))
             continue
         results.append(TestResult(sid, True, note))
     return results
+
+
+def _sent_once(exc: DeliveryError) -> str:
+    """The failure as one line, without a "retrying" hint: a test alert is sent once."""
+    hint = exc.hint
+    if hint.startswith("retrying"):
+        rest = hint.split(";", 1)[1].strip() if ";" in hint else ""
+        hint = "not retried: run test-alert again" + (f" ({rest})" if rest else "")
+    return DeliveryError(exc.what, exc.where, hint).one_line()

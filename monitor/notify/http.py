@@ -9,7 +9,10 @@ is believed only when it is a sane number of seconds.
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -27,6 +30,29 @@ MAX_REASON = 200
 # dropped), so a receiver answering with 300 MB costs no memory.
 MAX_BODY = 64 * 1024
 _CHUNK = 16 * 1024
+# the shortest wait a request gets when a deadline caps it (a lane's one attempt per pass)
+MIN_TIMEOUT = 1.0
+_deadline = threading.local()
+
+
+@contextmanager
+def request_deadline(stop_at: float | None) -> Iterator[None]:
+    """Within, every ``post`` of this thread waits at most until ``stop_at`` (a
+    ``time.monotonic()`` value, e.g. ``outbox flush --wait``'s end), and at least
+    ``MIN_TIMEOUT``; ``None``: each sink's own timeout."""
+    _deadline.at = stop_at
+    try:
+        yield
+    finally:
+        _deadline.at = None
+
+
+def capped_timeout(timeout: float) -> float:
+    """``timeout``, shortened to the time left before this thread's ``request_deadline``."""
+    stop_at: float | None = getattr(_deadline, "at", None)
+    if stop_at is None:
+        return timeout
+    return max(MIN_TIMEOUT, min(timeout, stop_at - time.monotonic()))
 
 
 @dataclass(frozen=True)
@@ -101,6 +127,7 @@ def post(
         "Accept-Encoding": "identity",
     }
     headers.update(request.headers)
+    timeout = capped_timeout(timeout)
     # the whole answer, body included, is bounded by ``timeout`` from here
     deadline = time.monotonic() + timeout
     try:

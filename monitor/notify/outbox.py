@@ -24,6 +24,7 @@ import structlog
 from monitor.errors import DeliveryError
 from monitor.notify.backoff import Backoff, retry_delay, span_text
 from monitor.notify.dblock import DeliveryLock
+from monitor.notify.http import request_deadline
 from monitor.notify.lanes import LaneResult, Totals
 from monitor.notify.quiet import QuietHours, superseded_by
 from monitor.notify.secrets import Redactor
@@ -40,10 +41,9 @@ IDLE_WAIT = 30.0
 class OutboxDispatcher:
     """Delivers outbox rows through the configured sinks (``ports.Dispatcher``).
 
-    Drive it either with ``deliver_due(now)`` from your own loop, or with ``start()`` (one
-    background thread per sink) plus ``wake()`` after each enqueue, and ``close()`` at the end.
-    All methods are thread-safe. A file-backed ``store`` is opened a second time, so the
-    dispatcher's writes never join a transaction of the caller's connection.
+    Drive it with ``deliver_due(now)`` from your own loop, or ``start()`` (a thread per sink)
+    plus ``wake()`` after each enqueue and ``close()`` at the end. Thread-safe. A file-backed
+    ``store`` is opened a second time: its writes never join the caller's transaction.
     """
 
     def __init__(
@@ -87,9 +87,8 @@ class OutboxDispatcher:
         self._threads: list[threading.Thread] = []
         self._wake = {sid: threading.Event() for sid in self.sinks}
         self._stop = threading.Event()
-        # rows the receiver accepted whose "delivered" mark could not be written yet (db busy)
-        self._unrecorded: dict[int, tuple[str, float]] = {}
-        # ``time.monotonic()`` after which no new request is started (``outbox flush --wait``)
+        self._unrecorded: dict[int, tuple[str, float]] = {}  # accepted, mark not written yet
+        # ``time.monotonic()`` after which no request starts or waits (``outbox flush --wait``)
         self.stop_at: float | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -293,7 +292,8 @@ class OutboxDispatcher:
             )
         started = self._now()
         try:
-            note = sink.deliver(message, self.session, started)
+            with request_deadline(self.stop_at):  # `flush --wait`: a bound for requests too
+                note = sink.deliver(message, self.session, started)
         except DeliveryError as exc:
             return self._failed(row, sink, exc)
         except Exception as exc:  # noqa: BLE001 - a sink bug must not stop the others; retried

@@ -232,8 +232,8 @@ def message_for_row(
         message = make_event_message(
             event, language, name_zh=names.get(event.symbol, ""), superseded_by=superseded_by
         )
-        if payload.get("mode") == "replay":
-            message = mark_replay(message, language)
+    if payload.get("mode") == "replay":
+        message = mark_replay(message, language)
     return replace(message, data=dict(payload), language=language)
 
 

@@ -168,17 +168,23 @@ def load_settings(path: Path | None = None) -> tuple[Settings, Path]:
             'MCAP_SYMBOLS=\'[{"symbol": "1810.HK", "shares": 1}]\'',
         ) from None
     except ValidationError as exc:
-        err = exc.errors(include_url=False, include_input=False)[0]
+        errors = exc.errors(include_url=False, include_input=False)
+        err = errors[0]
         loc = tuple(err.get("loc", ()))
         key = _loc(loc)
-        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+        # a cross-check reports all its problems at once, one a line (settings.checks)
+        problems = [
+            str(e.get("msg", "invalid value")).removeprefix("Value error, ").count("\n") + 1
+            for e in errors
+        ]
+        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ").split("\n")[0]
         if err.get("type") == "extra_forbidden":
             msg = "unknown key"
             hint = "remove it or check its spelling against the configuration reference in README"
         else:
             hint = "fix the value"
         what = f"invalid config: {key}: {msg}" if key else f"invalid config: {msg}"
-        more = len(exc.errors()) - 1
+        more = sum(problems) - 1
         if more:
             what += f" (and {more} more error{'s' if more > 1 else ''})"
         raise ConfigError(what, _where(resolved, loc, msg), hint) from None

@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from monitor.core.events import EVENT_KINDS, EventKind
 from monitor.core.money import check_currency, to_decimal
+from monitor.settings import checks
 
 
 def _currency(value: object) -> str:
@@ -263,7 +264,7 @@ class SourceConfig(_Model):
                 raise ValueError(
                     f"unknown quote source {name!r}; valid sources: {', '.join(QUOTE_SOURCES)}"
                 )
-        _unique(list(value), "quote source")
+        checks.raise_all(checks.duplicates(value, "quote source"))
         return value
 
 
@@ -299,6 +300,8 @@ class HealthConfig(_Model):
         host, sep, port = value.strip().rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
             raise ValueError('listen is "HOST:PORT", e.g. "127.0.0.1:9464"')
+        if not checks.valid_listen_host(host.strip("[]")):
+            raise ValueError(f"{host!r} is not an IP address or host name, e.g. 127.0.0.1")
         return value.strip()
 
 
@@ -356,30 +359,26 @@ class Settings(BaseSettings):
     @field_validator("rules")
     @classmethod
     def _unique_rule_ids(cls, rules: tuple[RuleConfig, ...]) -> tuple[RuleConfig, ...]:
-        _unique([r.id for r in rules], "rule id")
+        checks.raise_all(checks.duplicates([r.id for r in rules], "rule id"))
         return rules
 
     @field_validator("sinks")
     @classmethod
     def _unique_sink_ids(cls, sinks: tuple[SinkConfig, ...]) -> tuple[SinkConfig, ...]:
-        _unique([s.id for s in sinks], "sink id")
+        checks.raise_all(checks.duplicates([s.id for s in sinks], "sink id"))
         return sinks
 
     @model_validator(mode="after")
     def _references(self) -> Settings:
-        _unique([s.symbol for s in self.symbols], "symbol")
-        known = {s.symbol for s in self.symbols}
-        for rule in self.rules:
-            if rule.symbol not in known:
-                raise ValueError(
-                    f"rule {rule.id!r} refers to unknown symbol {rule.symbol!r}; "
-                    f"known symbols: {', '.join(sorted(known))}"
-                )
-        rule_ids = {r.id for r in self.rules}
-        for sink in self.sinks:
-            for rid in sink.rules or ():
-                if rid not in rule_ids:
-                    raise ValueError(f"sink {sink.id!r} filters on unknown rule {rid!r}")
+        symbols = [s.symbol for s in self.symbols]
+        checks.raise_all(
+            checks.duplicates(symbols, "symbol")
+            + checks.unknown_references(
+                symbols,
+                [(r.id, r.symbol) for r in self.rules],
+                [(s.id, s.rules or ()) for s in self.sinks],
+            )
+        )
         return self
 
     def symbol(self, symbol: str) -> SymbolConfig:
@@ -388,11 +387,3 @@ class Settings(BaseSettings):
             if s.symbol == symbol:
                 return s
         raise KeyError(symbol)
-
-
-def _unique(values: list[str], what: str) -> None:
-    seen: set[str] = set()
-    for value in values:
-        if value in seen:
-            raise ValueError(f"duplicate {what} {value!r}: each must be unique")
-        seen.add(value)

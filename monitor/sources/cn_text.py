@@ -65,6 +65,20 @@ def positive(text: str) -> Decimal | None:
     return value if value is not None and value > 0 else None
 
 
+def optional_positive(text: str, what: str, *, zero_absent: bool = False) -> Decimal | None:
+    """A field that may be absent: ``None`` for an empty field (or a 0 where the vendor means
+    "none yet", ``zero_absent``: the open before the open); anything else that is not a
+    positive number raises ``ValueError`` naming ``what`` (the quote is ``bad_data``)."""
+    if not text.strip():
+        return None
+    value = number(text)
+    if value == 0 and zero_absent:
+        return None
+    if value is None or value <= 0:
+        raise ValueError(f"{what} {text.strip()[:40]!r} is not a positive number")
+    return value
+
+
 def hk_time(date_time: str) -> datetime | None:
     """``YYYY/MM/DD HH:MM:SS`` in Hong Kong time, or None when it is not a real time."""
     match = _STAMP.match(date_time.strip())

@@ -58,7 +58,10 @@ class LiveSource:
         universe_cap: rk.CapLookup | None = None,
         check_shares: bool = True,
         realtime: Mapping[str, BatchQuoteSource] | None = None,
+        last_prices: Mapping[str, Decimal] | None = None,
     ) -> None:
+        """``last_prices``: each symbol's last stored price (``Store.last_prices()``), the
+        spike check's reference for the first quote after a restart."""
         self.settings = settings
         self.chart = chart
         self.ecb = ecb
@@ -72,7 +75,9 @@ class LiveSource:
         self._use_yahoo = "yahoo" in settings.source.quotes or not self.realtime.active
         self._symbols = {s.symbol: s for s in settings.symbols}
         # state kept between polls
-        self.last_price: dict[str, Decimal] = {}
+        self.last_price: dict[str, Decimal] = {
+            sym: price for sym, price in (last_prices or {}).items() if price > 0
+        }
         self.pending_spike: dict[str, Decimal] = {}
         self.last_fx: dict[str, FxRate] = {}
         self.backoff_until: datetime | None = None

@@ -64,7 +64,13 @@ def _quote(name: str, f: list[str], where: str) -> Quote | SourceError:
     price = cn_text.number(f[6])
     if price is None or price <= 0:
         return bad(f"last price {f[6]!r} is not positive")
-    low, high = cn_text.positive(f[5]), cn_text.positive(f[4])
+    try:
+        low = cn_text.optional_positive(f[5], "day low (field 5)")
+        high = cn_text.optional_positive(f[4], "day high (field 4)")
+        previous = cn_text.optional_positive(f[3], "previous close (field 3)")
+        opened = cn_text.optional_positive(f[2], "open (field 2)", zero_absent=True)
+    except ValueError as exc:
+        return bad(str(exc))
     problem = cn_text.range_problem(price, low, high)
     if problem:
         return bad(problem)
@@ -77,8 +83,8 @@ def _quote(name: str, f: list[str], where: str) -> Quote | SourceError:
         day_high=high,
         exchange=cn_text.HK_EXCHANGE,
         source=SOURCE,
-        previous_close=cn_text.positive(f[3]),
-        open=cn_text.positive(f[2]),
+        previous_close=previous,
+        open=opened,
         day_low=low,
         delayed=not name.startswith("rt_"),
     )

@@ -351,14 +351,25 @@ class TapeReader:
 
 
 def quality_filtered(
-    rows: Iterable[Observation], max_jump: Mapping[str, Decimal], held: Counter[str]
+    rows: Iterable[Observation],
+    max_jump: Mapping[str, Decimal],
+    held: Counter[str],
+    last_prices: Mapping[str, Decimal] | None = None,
 ) -> Iterator[Observation]:
     """The live quote-quality check applied to a tape: a row jumping more than its symbol's
     ``max_jump`` from the last accepted price is held back (counted in ``held``) until the
-    next row confirms the new level, exactly as a live quote is (``core.quality.is_spike``)."""
+    next row confirms the new level, exactly as a live quote is (``core.quality.is_spike``).
+
+    ``last_prices``: each symbol's last accepted price before this tape (the state db's
+    latest observation), so the first row of a tape appended to a db is checked too."""
     last: dict[str, Decimal] = {}
     # prices well inside (last * (1 - max_jump), last * (1 + max_jump)) need no division
     band: dict[str, tuple[Decimal, Decimal]] = {}
+    for symbol, price in (last_prices or {}).items():
+        limit = max_jump.get(symbol)
+        if limit is not None and price > 0:
+            last[symbol] = price
+            band[symbol] = (price * (1 - limit) * _INSIDE, price * (1 + limit) / _INSIDE)
     pending: dict[str, Decimal] = {}
     for obs in rows:
         symbol, price = obs.symbol, obs.price

@@ -28,7 +28,10 @@ class TapeSource:
         speed: float = 0.0,
         resume_after: Mapping[str, datetime] | None = None,
         max_jump: Mapping[str, Decimal] | None = None,
+        last_prices: Mapping[str, Decimal] | None = None,
     ) -> None:
+        """``last_prices``: each symbol's last stored price, the spike check's first reference
+        (``Store.last_prices()``)."""
         self.path = path
         self.speed = speed
         self._resume = dict(resume_after or {})
@@ -36,7 +39,7 @@ class TapeSource:
         self.held: Counter[str] = Counter()
         rows: Iterable[Observation] = TapeReader(path)
         if max_jump is not None:
-            rows = quality_filtered(rows, max_jump, self.held)
+            rows = quality_filtered(rows, max_jump, self.held, last_prices)
         self._rows: Iterator[Observation] = iter(rows)
         self._queues: dict[str, deque[Observation]] = {}
         self._lookahead: Observation | None = None

@@ -68,7 +68,13 @@ def _quote(name: str, f: list[str], where: str) -> Quote | SourceError:
     when = cn_text.hk_time(f[30])
     if when is None:
         return bad(f"quote time {f[30]!r} is not YYYY/MM/DD HH:MM:SS")
-    low, high = cn_text.positive(f[34]), cn_text.positive(f[33])
+    try:
+        low = cn_text.optional_positive(f[34], "day low (field 34)")
+        high = cn_text.optional_positive(f[33], "day high (field 33)")
+        previous = cn_text.optional_positive(f[4], "previous close (field 4)")
+        opened = cn_text.optional_positive(f[5], "open (field 5)", zero_absent=True)
+    except ValueError as exc:
+        return bad(str(exc))
     problem = cn_text.range_problem(price, low, high)
     if problem:
         return bad(problem)
@@ -92,8 +98,8 @@ def _quote(name: str, f: list[str], where: str) -> Quote | SourceError:
         day_high=high,
         exchange=cn_text.HK_EXCHANGE,
         source=SOURCE,
-        previous_close=cn_text.positive(f[4]),
-        open=cn_text.positive(f[5]),
+        previous_close=previous,
+        open=opened,
         day_low=low,
         market_cap=cap * _YI if cap is not None else None,
         total_shares=total,

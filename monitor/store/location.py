@@ -9,6 +9,7 @@ from pathlib import Path
 
 from monitor.errors import ConfigError
 from monitor.settings import Settings
+from monitor.store.values import make_private_dirs
 
 DB_NAME = "mcap-monitor.db"
 
@@ -27,12 +28,13 @@ def state_dir(settings: Settings) -> Path:
 
 
 def state_db_path(settings: Settings, explicit: Path | None) -> Path:
-    """The state database: ``--state-db``, else ``state_db`` in config, else in the state dir."""
+    """The state database: ``--state-db``, else ``state_db`` in config, else in the state dir;
+    always an absolute path (what the ``state db:`` lines print)."""
     if explicit is not None:
-        return explicit
+        return explicit.absolute()
     if settings.state_db is not None:
-        return settings.state_db
-    return state_dir(settings) / DB_NAME
+        return settings.state_db.absolute()
+    return (state_dir(settings) / DB_NAME).absolute()
 
 
 def check_state_dir(directory: Path) -> None:
@@ -42,8 +44,7 @@ def check_state_dir(directory: Path) -> None:
         "to a writable directory"
     )
     try:
-        if not directory.exists():  # outside systemd: private, whatever the umask
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private_dirs(directory)  # outside systemd: private, whatever the umask
         with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-test-"):
             pass
     except OSError as exc:

@@ -7,7 +7,6 @@ group everything that belongs to one evaluated batch in one ``transaction()``.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -23,17 +22,7 @@ from monitor.core.rules import RuleState
 from monitor.errors import ConfigError, StoreError
 from monitor.store.outbox import OutboxQueries
 from monitor.store.schema import MIGRATIONS, WATERMARK
-
-
-def _create_private(path: Path) -> None:
-    """Create ``path``'s directory (0700) and an empty database file (0600) if missing."""
-    if not path.parent.exists():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    os.close(fd)
+from monitor.store.values import create_private, no_tables, readable_decimal, readable_time
 
 
 def _retry_busy(step: Callable[[], object], deadline: float = 30.0) -> None:
@@ -56,11 +45,11 @@ def utc_iso(moment: datetime) -> str:
 
 @dataclass(frozen=True)
 class LastReading:
-    """A rule's most recent value and threshold (for ``status``)."""
+    """A rule's most recent value and threshold (for ``status``); ``None``: unreadable."""
 
     time: datetime
-    value: Decimal
-    threshold: Decimal
+    value: Decimal | None
+    threshold: Decimal | None
 
 
 class Store(OutboxQueries):
@@ -70,6 +59,10 @@ class Store(OutboxQueries):
         self.conn = conn
         self.path = path
         self._depth = 0
+        self.unreadable_rules: set[str] = set()
+        """Rules whose stored state could not be read (seen as absent: re-baselined)."""
+        self.unreadable_events = 0
+        """Stored events whose payload could not be read (left out of ``events()``)."""
 
     @classmethod
     def open(cls, path: Path | None) -> Store:
@@ -82,7 +75,7 @@ class Store(OutboxQueries):
         target = ":memory:" if path is None else str(path)
         try:
             if path is not None:
-                _create_private(path)
+                create_private(path)
             conn = sqlite3.connect(
                 target, timeout=30, isolation_level=None, check_same_thread=False
             )
@@ -134,6 +127,14 @@ class Store(OutboxQueries):
             raise StoreError(
                 f"cannot read state database: {exc}", str(path), "check the --state-db path"
             ) from None
+        if version == 0 and no_tables(conn, path):
+            conn.close()
+            raise ConfigError(
+                f"no state database yet at {path} (being created?)",
+                "",
+                "run again in a moment; if no mcap-monitor process is creating it, it is "
+                "not an mcap-monitor state database: check --state-db",
+            )
         if version == 0:
             conn.close()
             raise ConfigError(
@@ -210,28 +211,36 @@ class Store(OutboxQueries):
 
     # -- rule state -----------------------------------------------------------------------
     def rule_states(self) -> dict[str, RuleState]:
-        """Every rule's state machine state."""
-        return {
-            row[0]: RuleState(
-                row[0],
-                row[1],
-                datetime.fromisoformat(row[2]),
-                int(row[3]),
-                date.fromisoformat(row[4]) if row[4] else None,
-            )
-            for row in self.conn.execute(
-                "SELECT rule_id, position, since, streak, touched_day FROM rule_state"
-            )
-        }
+        """Every rule's state machine state; an unreadable row counts as absent and its rule
+        is named in ``unreadable_rules``."""
+        out: dict[str, RuleState] = {}
+        for row in self.conn.execute(
+            "SELECT rule_id, position, since, streak, touched_day FROM rule_state"
+        ):
+            since = readable_time(row[2])
+            try:
+                touched = date.fromisoformat(row[4]) if row[4] else None
+                streak = int(row[3])
+            except (TypeError, ValueError):
+                since = None
+            if since is None or row[1] not in ("above", "below"):
+                self.unreadable_rules.add(row[0])
+                continue
+            out[row[0]] = RuleState(row[0], row[1], since, streak, touched)
+        return out
 
     def last_readings(self) -> dict[str, LastReading]:
-        """Every rule's last evaluated value and threshold."""
-        return {
-            row[0]: LastReading(datetime.fromisoformat(row[1]), Decimal(row[2]), Decimal(row[3]))
-            for row in self.conn.execute(
-                "SELECT rule_id, last_time, last_value, last_threshold FROM rule_state"
-            )
-        }
+        """Every rule's last evaluated value and threshold (``None`` where unreadable)."""
+        out: dict[str, LastReading] = {}
+        for row in self.conn.execute(
+            "SELECT rule_id, last_time, last_value, last_threshold FROM rule_state"
+        ):
+            moment = readable_time(row[1])
+            if moment is None:
+                self.unreadable_rules.add(row[0])
+                continue
+            out[row[0]] = LastReading(moment, readable_decimal(row[2]), readable_decimal(row[3]))
+        return out
 
     def put_rule_states(self, rows: Iterable[tuple[RuleState, LastReading]]) -> None:
         """Upsert rule states together with their last reading."""
@@ -303,6 +312,16 @@ class Store(OutboxQueries):
         names = [d[0] for d in cur.description]
         return {row[1]: dict(zip(names, row, strict=True)) for row in cur}
 
+    def last_prices(self) -> dict[str, Decimal]:
+        """Each symbol's newest stored price (readable and positive ones only): the spike
+        check's reference across runs."""
+        out: dict[str, Decimal] = {}
+        for symbol, row in self.latest_observations().items():
+            price = readable_decimal(row.get("price"))
+            if price is not None and price > 0:
+                out[symbol] = price
+        return out
+
     def observations(self, since: datetime | None = None) -> list[dict[str, Any]]:
         """Stored observations, oldest first."""
         cur = self.conn.execute(
@@ -359,6 +378,16 @@ class Store(OutboxQueries):
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        rows = [json.loads(r[0]) for r in self.conn.execute(sql, params)]
+        rows = []
+        self.unreadable_events = 0
+        for (text,) in self.conn.execute(sql, params):
+            try:
+                row = json.loads(text)
+            except (TypeError, ValueError):
+                row = None
+            if isinstance(row, dict):
+                rows.append(row)
+            else:
+                self.unreadable_events += 1
         rows.reverse()
         return rows

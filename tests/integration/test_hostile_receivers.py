@@ -8,6 +8,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -237,6 +238,42 @@ def test_flush_wait_is_a_time_bound_and_the_rest_stays_pending(tmp_path: Path) -
         ids = [r.header("webhook-id") for r in rx.requests]
         assert len(ids) == len(set(ids)) == rows
     store.close()
+
+
+def test_flush_wait_bounds_each_request_too(tmp_path: Path) -> None:
+    # three receivers that take 30 s to answer, a sink timeout of 20 s: `flush --wait 2`
+    # must not wait out the 20 s timeout of the one request per lane it starts
+    stop = threading.Event()
+
+    def asleep(got: Received, reply: Reply) -> None:
+        stop.wait(30)
+
+    receivers = [Receiver([Reply(200)], before_reply=asleep) for _ in range(3)]
+    try:
+        sinks = "".join(
+            sink_toml(f"s{i}", "webhook", url=rx.url, timeout=20) for i, rx in enumerate(receivers)
+        )
+        settings, _ = load_settings(write_config(tmp_path / "c.toml", sinks))
+        store = Store.open(tmp_path / "state.db")
+        tape = TapeReader(write_tape(tmp_path / "t.csv", (35.0, 41.0)))
+        Engine(settings, store).process(tape, time.time())  # enqueued now: not too old to send
+        pending = store.outbox_counts()["pending"]
+        assert pending >= 3
+        err = tmp_path / "err.txt"
+        with err.open("w") as stream:
+            started = time.monotonic()
+            code = bootstrap.deliver_now(settings, store, wait=2.0, err=stream)
+            elapsed = time.monotonic() - started
+        assert code == 1, (err.read_text(), store.outbox_list())
+        assert elapsed < 12, elapsed  # a bound (2 s + start-up), not a speed measurement
+        counts = store.outbox_counts()
+        assert counts["pending"] == pending and counts["delivered"] == 0, counts
+        assert all(rx.requests for rx in receivers)  # each lane did try once
+        store.close()
+    finally:
+        stop.set()
+        for rx in receivers:
+            rx.close()
 
 
 # -- a busy db never causes a re-send -------------------------------------------------------

@@ -315,3 +315,30 @@ def test_without_the_export_the_universe_is_valued_in_usd_through_yahoo_and_the_
     ranking = live.poll(["1810.HK"], NOW).observations[0].ranking
     assert ranking is not None and ranking.source == "yahoo universe"
     assert Decimal("1.5e11") not in ranking.others_usd  # Xiaomi (XIACF) is not its own rival
+
+
+def test_the_spike_reference_is_seeded_from_the_stored_price(
+    servers: HTTPServer, tmp_path: Path
+) -> None:
+    # after a restart the first quote is checked against the db's last price (issue 11 §3)
+    fake = healthy_fake()
+    fake.chart(
+        "1810.HK",
+        hk_chart(60.00, NOW - timedelta(minutes=16)),  # +41 % from the stored 42.45: held
+        hk_chart(42.50, NOW - timedelta(minutes=15)),  # back to normal: accepted
+    )
+    plain = make_live(servers, fake, tmp_path)
+    live = LiveSource(
+        plain.settings,
+        chart=plain.chart,
+        ecb=plain.ecb,
+        ranking=plain.ranking.cmc,
+        universe_chart=plain.ranking.universe_chart,
+        check_shares=False,
+        last_prices={"1810.HK": Decimal("42.45")},
+    )
+    first = live.poll(["1810.HK"], NOW)
+    assert not first.observations
+    assert [f.kind for f in first.failures if f.source == "yahoo"] == ["spike"]
+    second = live.poll(["1810.HK"], NOW + timedelta(minutes=1))
+    assert [o.price for o in second.observations] == [Decimal("42.5")]

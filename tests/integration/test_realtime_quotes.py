@@ -353,3 +353,35 @@ def test_an_unknown_quote_source_is_a_config_error_listing_the_valid_ones(
     text = str(info.value)
     assert "unknown quote source 'eastmoney'" in text
     assert "valid sources: tencent, sina, yahoo" in text
+
+
+def status_of(run: Run, tmp_path: Path, *extra: str) -> str:
+    from conftest import run_cli
+
+    config = tmp_path / "status.toml"
+    config.write_text(
+        f'[[symbols]]\nsymbol = "1810.HK"\nshares = {SHARES}\n\n'
+        '[[rules]]\nid = "hkd-1t"\nsymbol = "1810.HK"\nthreshold = 1_000_000_000_000\n'
+        'currency = "HKD"\n'
+    )
+    out = run_cli("status", *extra, "--config", str(config), "--state-db", str(run.store.path))
+    assert out.returncode == 0, out
+    return out.stdout
+
+
+def test_status_shows_the_decision_and_sources_of_the_latest_observation(
+    run: Run, tmp_path: Path
+) -> None:
+    import json
+
+    run.baseline()
+    assert "quote: tencent, confirmed by sina" in status_of(run, tmp_path)
+    (rule,) = json.loads(status_of(run, tmp_path, "--json"))["rules"]
+    assert rule["quote"] == {"decision": "confirmed", "source": "tencent", "confirmed_by": ["sina"]}
+    empty_sina = 'var hq_str_rt_hk01810="";\n'
+    run.poll(tencent_line("38.10", T1 - timedelta(seconds=4)), empty_sina, T1)
+    run.poll(tencent_line("38.20", T2 - timedelta(seconds=4)), empty_sina, T2)  # 2nd single
+    assert [o.quote_decision for o in run.result.observations] == ["single"], run.result
+    assert "quote: tencent, single source" in status_of(run, tmp_path)
+    (rule,) = json.loads(status_of(run, tmp_path, "--json"))["rules"]
+    assert rule["quote"] == {"decision": "single", "source": "tencent", "confirmed_by": []}

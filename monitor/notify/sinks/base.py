@@ -99,8 +99,14 @@ def truncate_bytes(text: str, limit: int) -> str:
 
 
 def markdown_text(message: Message, heading: str, separator: str) -> str:
-    """Title as a ``heading`` line, the text, one bullet per line, the footer as a quote."""
-    parts = [f"{heading} {message.title}", message.text, *(f"- {line}" for line in message.lines)]
+    """Title as a ``heading`` line, the text, one bullet per fact (the replay mark first) and
+    per line, the footer as a quote."""
+    parts = [
+        f"{heading} {message.title}",
+        message.text,
+        *(f"- **{key}**: {value}" for key, value in message.facts),
+        *(f"- {line}" for line in message.lines),
+    ]
     parts.append(f"> {message.footer}")
     return separator.join(parts)
 
