@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TextIO
 from monitor import __version__
 from monitor.clock import SystemClock
 from monitor.errors import ConfigError
-from monitor.ports import Clock, Dispatcher, ObservationSource
+from monitor.ports import BatchQuoteSource, Clock, Dispatcher, ObservationSource
 from monitor.settings import Settings, load_settings
 from monitor.store import Store
 from monitor.store.location import DB_NAME as DB_NAME
@@ -114,7 +114,6 @@ def live_source(
     from monitor.sources import ranking as rk
     from monitor.sources.ecb import EcbSource
     from monitor.sources.live import LiveSource
-    from monitor.sources.realtime import realtime_sources
     from monitor.sources.yahoo import YahooChart, YahooSession, configure_yfinance
 
     src = settings.source
@@ -156,6 +155,26 @@ def live_source(
         realtime=realtime_sources(settings, http, timeout),
         last_prices=last_prices,
     )
+
+
+def realtime_sources(
+    settings: Settings, session: requests.Session, timeout: float
+) -> dict[str, BatchQuoteSource]:
+    """The configured real-time HK quote sources (Tencent, Sina), each capped at ``timeout``."""
+    from monitor.sources.sina import SinaQuotes
+    from monitor.sources.tencent import TencentQuotes
+
+    src = settings.source
+    out: dict[str, BatchQuoteSource] = {}
+    if "tencent" in src.quotes:
+        out["tencent"] = TencentQuotes(
+            session, src.tencent_base_url, timeout=min(timeout, src.tencent_timeout or timeout)
+        )
+    if "sina" in src.quotes:
+        out["sina"] = SinaQuotes(
+            session, src.sina_base_url, timeout=min(timeout, src.sina_timeout or timeout)
+        )
+    return out
 
 
 def observation_source(

@@ -24,11 +24,12 @@ class CnBatchQuotes:
     referer = ""  # a Referer the endpoint insists on (Sina)
     hint = ""
     default_batch = 1
+    default_base_url = ""
 
     def __init__(
         self,
         session: requests.Session,
-        base_url: str,
+        base_url: str | None = None,
         *,
         timeout: float = 5.0,
         batch: int | None = None,
@@ -37,7 +38,7 @@ class CnBatchQuotes:
         if batch < 1:
             raise ValueError("batch must be at least 1")
         self.session = session
-        self.base_url = base_url.rstrip("/")
+        self.base_url = (base_url or self.default_base_url).rstrip("/")
         self.timeout = timeout
         self.batch = batch
         self.requests = 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 import structlog
 
@@ -20,32 +19,9 @@ from monitor.errors import SourceError
 from monitor.ports import BatchQuoteSource, PollResult
 from monitor.settings import Settings, SymbolConfig
 
-if TYPE_CHECKING:
-    import requests
-
 log = structlog.get_logger("mcap.sources")
 
 Fail = Callable[[PollResult, str, str, str, str], None]
-
-
-def realtime_sources(
-    settings: Settings, session: requests.Session, timeout: float
-) -> dict[str, BatchQuoteSource]:
-    """The configured real-time sources (for ``bootstrap``), each capped at ``timeout``."""
-    from monitor.sources.sina import SinaQuotes
-    from monitor.sources.tencent import TencentQuotes
-
-    src = settings.source
-    out: dict[str, BatchQuoteSource] = {}
-    if "tencent" in src.quotes:
-        out["tencent"] = TencentQuotes(
-            session, src.tencent_base_url, timeout=min(timeout, src.tencent_timeout or timeout)
-        )
-    if "sina" in src.quotes:
-        out["sina"] = SinaQuotes(
-            session, src.sina_base_url, timeout=min(timeout, src.sina_timeout or timeout)
-        )
-    return out
 
 
 class RealtimeQuotes:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import re
 
-import requests
-
 from monitor.core.quote import Quote
 from monitor.errors import SourceError
 from monitor.sources import cn_text
@@ -99,16 +97,7 @@ class SinaQuotes(CnBatchQuotes):
     referer = REFERER
     hint = _HINT
     default_batch = BATCH
-
-    def __init__(
-        self,
-        session: requests.Session,
-        base_url: str = "https://hq.sinajs.cn",
-        *,
-        timeout: float = 5.0,
-        batch: int = BATCH,
-    ) -> None:
-        super().__init__(session, base_url, timeout=timeout, batch=batch)
+    default_base_url = "https://hq.sinajs.cn"
 
     def parse(self, text: str) -> dict[str, Quote | SourceError]:
         return parse_sina(text)

@@ -13,8 +13,6 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal
 
-import requests
-
 from monitor.core.quote import Quote
 from monitor.errors import SourceError
 from monitor.sources import cn_text
@@ -121,16 +119,7 @@ class TencentQuotes(CnBatchQuotes):
     list_path = "q="
     hint = _HINT
     default_batch = BATCH
-
-    def __init__(
-        self,
-        session: requests.Session,
-        base_url: str = "https://qt.gtimg.cn",
-        *,
-        timeout: float = 5.0,
-        batch: int = BATCH,
-    ) -> None:
-        super().__init__(session, base_url, timeout=timeout, batch=batch)
+    default_base_url = "https://qt.gtimg.cn"
 
     def parse(self, text: str) -> dict[str, Quote | SourceError]:
         return parse_tencent(text)
