@@ -10,7 +10,7 @@ import pytest
 from monitor.core.money import FxRate, Money, NoRateError, check_currency, convert, to_decimal
 
 AS_OF = datetime(2025, 2, 7, 15, 0, tzinfo=UTC)
-# ECB reference rates of 2025-02-07 (units per 1 EUR), from ../shared/data/SOURCES.md
+# ECB reference rates of 2025-02-07 (units per 1 EUR), from tests/fixtures/data/SOURCES.md
 EUR_USD = FxRate("EUR", "USD", Decimal("1.0377"), "ECB", AS_OF)
 EUR_CNY = FxRate("EUR", "CNY", Decimal("7.5634"), "ECB", AS_OF)
 EUR_HKD = FxRate("EUR", "HKD", Decimal("8.0828"), "ECB", AS_OF)

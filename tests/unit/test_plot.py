@@ -1,6 +1,6 @@
 """Charts: the data handed to matplotlib equals the engine's values; the PNG is 1200x700; a
 clear message when matplotlib is missing. Data: the bundled Xiaomi tape (real 1810.HK closes
-and ECB rates, see monitor/data and ../shared/data/SOURCES.md)."""
+and ECB rates, see monitor/data and tests/fixtures/data/SOURCES.md)."""
 
 from __future__ import annotations
 
