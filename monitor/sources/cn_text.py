@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TypeVar
@@ -177,3 +177,31 @@ def _pieces(resp: requests.Response) -> Iterator[bytes]:
         return
     while piece := read1(65536, decode_content=True):
         yield piece
+
+
+def parse_entries(
+    text: str,
+    entry: re.Pattern[str],
+    *,
+    source: str,
+    label: str,
+    hint: str,
+    empty: Callable[[str, str], bool],
+    quote: Callable[[str, str, str], Quote | SourceError],
+) -> dict[str, Quote | SourceError]:
+    """Every ``<label><name>="..."`` entry of a vendor answer, keyed by ``<name>``: cut off
+    (no closing quote) is ``bad_data``, ``empty(name, body)`` is ``not_found``, else
+    ``quote(name, body, where)``."""
+    out: dict[str, Quote | SourceError] = {}
+    for match in entry.finditer(text):
+        name, body, closed = match.group(1), match.group(2), match.group(3)
+        where = f"{source} {label}{name}"
+        if closed is None:
+            what = f"{source} answer cut off inside {label}{name}"
+            out[name] = failure(source, "bad_data", what, where, hint)
+        elif empty(name, body):
+            what = f"{source} knows no quote for {name}"
+            out[name] = failure(source, "not_found", what, where, hint)
+        else:
+            out[name] = quote(name, body, where)
+    return out

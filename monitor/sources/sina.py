@@ -27,17 +27,15 @@ _DATE = re.compile(r"^\d{4}/\d{2}/\d{2}$")
 
 def parse_sina(text: str) -> dict[str, Quote | SourceError]:
     """Every ``var hq_str_<name>="...";`` of an answer, keyed by ``<name>`` (``rt_hk01810``)."""
-    out: dict[str, Quote | SourceError] = {}
-    for match in _ENTRY.finditer(text):
-        name, body, closed = match.group(1), match.group(2), match.group(3)
-        where = f"sina hq_str_{name}"
-        if closed is None:
-            out[name] = _error("bad_data", f"sina answer cut off inside hq_str_{name}", where)
-        elif not body.strip():
-            out[name] = _error("not_found", f"sina knows no quote for {name}", where)
-        else:
-            out[name] = _quote(name, body.split(","), where)
-    return out
+    return cn_text.parse_entries(
+        text,
+        _ENTRY,
+        source=SOURCE,
+        label="hq_str_",
+        hint=_HINT,
+        empty=lambda name, body: not body.strip(),
+        quote=lambda name, body, where: _quote(name, body.split(","), where),
+    )
 
 
 def _error(kind: str, what: str, where: str) -> SourceError:

@@ -34,17 +34,15 @@ def parse_tencent(text: str) -> dict[str, Quote | SourceError]:
 
     ``pv_none_match`` (every code unknown) maps to a ``not_found`` error under its own name.
     """
-    out: dict[str, Quote | SourceError] = {}
-    for match in _ENTRY.finditer(text):
-        name, body, closed = match.group(1), match.group(2), match.group(3)
-        where = f"tencent v_{name}"
-        if closed is None:
-            out[name] = _error("bad_data", f"tencent answer cut off inside v_{name}", where)
-        elif name == "pv_none_match" or not body:
-            out[name] = _error("not_found", f"tencent knows no quote for {name}", where)
-        else:
-            out[name] = _quote(name, body.split("~"), where)
-    return out
+    return cn_text.parse_entries(
+        text,
+        _ENTRY,
+        source=SOURCE,
+        label="v_",
+        hint=_HINT,
+        empty=lambda name, body: name == "pv_none_match" or not body,
+        quote=lambda name, body, where: _quote(name, body.split("~"), where),
+    )
 
 
 def _error(kind: str, what: str, where: str) -> SourceError:
