@@ -64,6 +64,7 @@ class HealthState:
         self._jobs_failing: dict[str, str] = {}
         self._summary = ""
         self._sources: dict[str, dict[str, Any]] = {}
+        self._role: dict[str, Any] = {}
 
     def set_symbols(self, symbols: Iterable[str]) -> None:
         with self._lock:
@@ -128,6 +129,12 @@ class HealthState:
         with self._lock:
             self._in_session = in_session
 
+    def set_role(self, role: dict[str, Any]) -> None:
+        """This instance's place in a high-availability pair (``role``, ``leader``, ``epoch``);
+        empty for a single instance on SQLite."""
+        with self._lock:
+            self._role = dict(role)
+
     def set_summary(self, text: str) -> None:
         with self._lock:
             self._summary = text
@@ -161,6 +168,7 @@ class HealthState:
                 "warnings": warnings,
                 "summary": self._summary,
                 "in_session": self._in_session,
+                **self._role,
                 "scheduler_heartbeat": _iso(beat),
                 "symbols": symbols,
                 "sources": {

@@ -85,6 +85,8 @@ class Jobs:
             parts.valuer,
             parts.settings,
         )
+        # systemctl status shows the new figure now, not at the next watchdog heartbeat.
+        self.notifier.status(self.telemetry.status)
         for event in batch.events:
             self.metrics.events.labels(event.kind).inc()
             log.info(

@@ -18,6 +18,29 @@ LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNI
 LEVELS["error"] = logging.ERROR
 
 
+class _BusyJobFilter(logging.Filter):
+    """APScheduler's "skipped: maximum number of running instances reached" is not a problem
+    here (``max_instances=1`` is the point): demoted to a ``job_skipped_busy`` debug line."""
+
+    MARK = "maximum number of running instances reached"
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.MARK not in str(record.msg):
+            return True
+        if self.level > logging.DEBUG:
+            return False
+        job = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        record.msg = "job_skipped_busy"
+        record.args = None
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        record.__dict__["job"] = str(job) if job is not None else None
+        return True
+
+
 def configure_logging(level: str = "info", stream: TextIO | None = None) -> None:
     """Route structlog and stdlib logging to ``stream`` (stderr) at ``level``."""
     out = sys.stderr if stream is None else stream
@@ -60,8 +83,14 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric)
-    # APScheduler logs every job run at INFO; only its warnings (misfires, skips) matter.
+    # APScheduler logs every job run at INFO; only its warnings (misfires) matter. A wake-up
+    # that finds the job still running is normal: a debug line with an event name, not a warning.
     logging.getLogger("apscheduler").setLevel(max(numeric, logging.WARNING))
+    scheduler_log = logging.getLogger("apscheduler.scheduler")
+    for old_filter in list(scheduler_log.filters):
+        if isinstance(old_filter, _BusyJobFilter):
+            scheduler_log.removeFilter(old_filter)
+    scheduler_log.addFilter(_BusyJobFilter(numeric))
     logging.getLogger("urllib3").setLevel(max(numeric, logging.WARNING))
 
 

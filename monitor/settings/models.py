@@ -293,6 +293,8 @@ class RankingConfig(_Model):
 class HealthConfig(_Model):
     enabled: bool = True
     listen: str = "127.0.0.1:9464"
+    # required for the status page and /api/* when listen is not a loopback address
+    token: SecretStr | None = None
 
     @field_validator("listen")
     @classmethod
@@ -303,6 +305,13 @@ class HealthConfig(_Model):
         if not checks.valid_listen_host(host.strip("[]")):
             raise ValueError(f"{host!r} is not an IP address or host name, e.g. 127.0.0.1")
         return value.strip()
+
+
+class StoreConfig(_Model):
+    """Where the state lives: SQLite (one host) or PostgreSQL (several hosts, one leader)."""
+
+    # sqlite:///path or postgresql://user@host/db; None: state_db / the state directory
+    url: SecretStr | None = None
 
 
 class DaemonConfig(_Model):
@@ -342,6 +351,7 @@ class Settings(BaseSettings):
     ranking: RankingConfig = RankingConfig()
     health: HealthConfig = HealthConfig()
     daemon: DaemonConfig = DaemonConfig()
+    store: StoreConfig = StoreConfig()
     state_db: Path | None = None
 
     @classmethod

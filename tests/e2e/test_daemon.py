@@ -172,3 +172,33 @@ def test_the_daemon_runs_under_memory_deny_write_execute(
         code, _ = daemon.stop()
     assert code == 0
     time.sleep(0)
+
+
+def test_status_shows_the_market_cap_after_the_first_poll_not_the_first_heartbeat(
+    tmp_path: Path, notify: NotifyListener, receiver: Receiver
+) -> None:
+    """WatchdogSec=60 means a heartbeat every 30 s: STATUS= must not wait for it. A delivery
+    wake-up that finds delivery running is normal, so nothing logs APScheduler's warning."""
+    config = write_config(
+        tmp_path / "cfg.toml", state_dir=tmp_path / "state", webhook_url=receiver.url
+    )
+    with running(config, tmp_path / "daemon.log", notify, watchdog_usec=60_000_000) as daemon:
+        assert wait_until(lambda: notify.seen("READY=1"), 15), daemon.log_path.read_text()
+        started = time.monotonic()
+
+        def status_with_cap() -> bool:
+            # a STATUS= of its own, not one riding on a WATCHDOG=1 heartbeat
+            return any(
+                m.startswith("STATUS=1810.HK") and "HK$" in m and "WATCHDOG=1" not in m
+                for m in list(notify.messages)
+            )
+
+        assert wait_until(status_with_cap, 20), (notify.messages, daemon.log_path.read_text())
+        assert time.monotonic() - started < 25  # well before the second, 30 s, heartbeat
+        assert wait_until(lambda: len(accepted_ids(receiver)) >= 5, 60)
+        code, _ = daemon.stop()
+    assert code == 0
+    text = daemon.log_path.read_text()
+    assert "maximum number of running instances" not in text
+    warnings = [line for line in daemon.log_lines() if line.get("level") == "warning"]
+    assert warnings == [], warnings
