@@ -341,6 +341,10 @@ class DaemonWiring:
     def dispatcher(self, settings: Settings) -> Dispatcher:
         return dispatcher(settings, self.store, self.session, self.clock)
 
+    def status_store(self, settings: Settings) -> Store:
+        """A read-only connection of its own, for the status page (never the poll's)."""
+        return open_store(settings, None, read_only=True)
+
 
 def build_daemon(
     settings: Settings,

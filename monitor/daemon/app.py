@@ -57,6 +57,8 @@ class Wiring(Protocol):
 
     def dispatcher(self, settings: Settings) -> Dispatcher: ...
 
+    def status_store(self, settings: Settings) -> Store: ...
+
 
 @dataclass
 class Parts:
