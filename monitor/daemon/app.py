@@ -35,6 +35,7 @@ from monitor.daemon.jobs import Jobs
 from monitor.daemon.metrics import Metrics
 from monitor.daemon.reload import Reload
 from monitor.daemon.sdnotify import SystemdNotifier, watchdog_interval
+from monitor.daemon.status_page.api import page_for
 from monitor.daemon.telemetry import Telemetry
 from monitor.daemon.trading_calendar import PollPlanner, build_calendars
 from monitor.errors import ConfigError
@@ -219,9 +220,16 @@ class Daemon(Jobs, Reload):
         health = self.settings.health
         if health.enabled:
             listen = parse_listen(health.listen)
+            status, access = page_for(
+                listen[0],
+                lambda: self.settings,
+                lambda: self.wiring.status_store(self.settings),
+                self.health,
+                self._wall_time,
+            )
             try:
                 self.health_server = HealthServer(
-                    listen, self.health, self.metrics, self._wall_time
+                    listen, self.health, self.metrics, self._wall_time, status=status, access=access
                 )
             except OSError as exc:
                 raise ConfigError(

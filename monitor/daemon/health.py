@@ -1,7 +1,10 @@
-"""``/healthz`` (JSON, 503 when unhealthy) and ``/metrics`` on a small local HTTP server.
+"""``/healthz`` (JSON, 503 when unhealthy), ``/metrics`` and the status page (``/``,
+``/api/status``) on a small local HTTP server.
 
 The scheduler's jobs write into ``HealthState``; the server threads only read snapshots of
-it, so a scrape never touches the database or waits for a poll.
+it, so a scrape never touches the database or waits for a poll. The status page reads its
+own read-only connection (``status_page.api``), once per poll; the probes never need a token,
+the page and /api/* do off loopback (``status_page.access``).
 """
 
 from __future__ import annotations
@@ -12,14 +15,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit
 
+import structlog
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from monitor.core.quote_policy import DEGRADED_KINDS
 from monitor.daemon.metrics import Metrics
+from monitor.daemon.status_page.access import COOKIE, Access, query_token
+from monitor.daemon.status_page.page import csp, render_page
 from monitor.errors import ConfigError
 from monitor.ports import PollResult
+
+log = structlog.get_logger("mcap.health")
 
 SymbolStatus = Literal["unknown", "ok", "failing", "stale", "degraded"]
 
@@ -64,7 +73,6 @@ class HealthState:
         self._jobs_failing: dict[str, str] = {}
         self._summary = ""
         self._sources: dict[str, dict[str, Any]] = {}
-        self._role: dict[str, Any] = {}
 
     def set_symbols(self, symbols: Iterable[str]) -> None:
         with self._lock:
@@ -129,12 +137,6 @@ class HealthState:
         with self._lock:
             self._in_session = in_session
 
-    def set_role(self, role: dict[str, Any]) -> None:
-        """This instance's place in a high-availability pair (``role``, ``leader``, ``epoch``);
-        empty for a single instance on SQLite."""
-        with self._lock:
-            self._role = dict(role)
-
     def set_summary(self, text: str) -> None:
         with self._lock:
             self._summary = text
@@ -168,7 +170,6 @@ class HealthState:
                 "warnings": warnings,
                 "summary": self._summary,
                 "in_session": self._in_session,
-                **self._role,
                 "scheduler_heartbeat": _iso(beat),
                 "symbols": symbols,
                 "sources": {
@@ -188,8 +189,15 @@ class HealthState:
         return not problems, body
 
 
+class StatusSource(Protocol):
+    """The status page's data (``status_page.api.StatusProvider``)."""
+
+    def document(self) -> tuple[dict[str, Any], bytes]: ...
+    def close(self) -> None: ...
+
+
 class HealthServer:
-    """``ThreadingHTTPServer`` for /healthz and /metrics in a daemon thread."""
+    """``ThreadingHTTPServer`` for /healthz, /metrics and the status page in a daemon thread."""
 
     def __init__(
         self,
@@ -197,8 +205,13 @@ class HealthServer:
         state: HealthState,
         metrics: Metrics,
         clock: Callable[[], float],
+        *,
+        status: StatusSource | None = None,
+        access: Access | None = None,
     ) -> None:
-        handler = _handler(state, metrics, clock)
+        gate = access or Access.for_listen(listen[0], None)
+        self.status = status
+        handler = _handler(state, metrics, clock, status, gate)
         self.server = ThreadingHTTPServer(listen, handler)
         self.server.daemon_threads = True
         self._thread = threading.Thread(
@@ -217,11 +230,19 @@ class HealthServer:
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(timeout=2)
+        if self.status is not None:
+            self.status.close()
 
 
 def _handler(
-    state: HealthState, metrics: Metrics, clock: Callable[[], float]
+    state: HealthState,
+    metrics: Metrics,
+    clock: Callable[[], float],
+    status: StatusSource | None,
+    access: Access,
 ) -> type[BaseHTTPRequestHandler]:
+    page_routes = ("/", "/index.html", "/api/status") if status is not None else ()
+
     class Handler(BaseHTTPRequestHandler):
         timeout = 5  # a stuck client never pins a server thread
         server_version = "mcap-monitor"
@@ -247,21 +268,80 @@ def _handler(
         do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed
 
         def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
+            parts = urlsplit(self.path)
+            path = parts.path
             if path == "/healthz":
                 healthy, body = state.snapshot(clock())
                 data = json.dumps(body, indent=1).encode()
                 self._send(200 if healthy else 503, "application/json", data)
             elif path == "/metrics":
                 self._send(200, CONTENT_TYPE_LATEST, metrics.render())
+            elif path in page_routes and status is not None:
+                self._page(path, parts.query, status)
             else:
-                self._send(404, "text/plain", b"not found: try /healthz or /metrics\n")
+                hint = "/, /api/status, " if status is not None else ""
+                self._send(
+                    404, "text/plain", f"not found: try {hint}/healthz or /metrics\n".encode()
+                )
 
-        def _send(self, code: int, ctype: str, data: bytes) -> None:
+        def _page(self, path: str, query: str, status: StatusSource) -> None:
+            verdict = access.check(
+                self.headers.get("Authorization"), self.headers.get("Cookie"), query
+            )
+            if verdict == "no_token":
+                self._send(
+                    403,
+                    "text/plain; charset=utf-8",
+                    b"forbidden: [health] listen is not a loopback address and no [health] "
+                    b"token is set; set token (or token_credential, or MCAP_HEALTH__TOKEN), "
+                    b"or listen on 127.0.0.1 and use ssh -L 9464:127.0.0.1:9464 host\n",
+                )
+                return
+            if verdict == "unauthorized":
+                self._send(
+                    401,
+                    "text/plain; charset=utf-8",
+                    b"unauthorized: send Authorization: Bearer <[health] token>, "
+                    b"or open /?token=<token> once in a browser\n",
+                    {"WWW-Authenticate": 'Bearer realm="mcap-monitor"'},
+                )
+                return
+            offered = query_token(query)
+            if offered and not access.open and access.matches(offered):
+                # the token leaves the address bar (and the history) for a cookie
+                cookie = f"{COOKIE}={access.cookie_value()}; HttpOnly; SameSite=Strict; Path=/"
+                self._send(303, "text/plain", b"see /\n", {"Location": path, "Set-Cookie": cookie})
+                return
+            try:
+                doc, data = status.document()
+            except Exception as exc:  # noqa: BLE001 - the probes stay up whatever the store does
+                log.error("status_page_unavailable", error=f"{type(exc).__name__}: {exc}")
+                self._send(503, "text/plain", b"status page unavailable: see the daemon's log\n")
+                return
+            if path == "/api/status":
+                self._send(200, "application/json; charset=utf-8", data)
+                return
+            html, nonce = render_page(doc)
+            self._send(
+                200,
+                "text/html; charset=utf-8",
+                html,
+                {
+                    "Content-Security-Policy": csp(nonce),
+                    "X-Content-Type-Options": "nosniff",
+                    "Referrer-Policy": "no-referrer",
+                },
+            )
+
+        def _send(
+            self, code: int, ctype: str, data: bytes, headers: dict[str, str] | None = None
+        ) -> None:
             self.send_response(code)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(data)))
             self.send_header("Cache-Control", "no-store")
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             if not self._head:
                 self.wfile.write(data)

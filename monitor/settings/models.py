@@ -293,8 +293,11 @@ class RankingConfig(_Model):
 class HealthConfig(_Model):
     enabled: bool = True
     listen: str = "127.0.0.1:9464"
-    # required for the status page and /api/* when listen is not a loopback address
+    # the page and /api/* off loopback need it (or MCAP_HEALTH__TOKEN, or token_credential)
     token: SecretStr | None = None
+    token_credential: str | None = None
+    language: Literal["en", "zh"] = "en"  # the status page's text
+    colours: Literal["language", "red_up", "green_up"] = "language"  # as a sink's colours
 
     @field_validator("listen")
     @classmethod
@@ -305,13 +308,6 @@ class HealthConfig(_Model):
         if not checks.valid_listen_host(host.strip("[]")):
             raise ValueError(f"{host!r} is not an IP address or host name, e.g. 127.0.0.1")
         return value.strip()
-
-
-class StoreConfig(_Model):
-    """Where the state lives: SQLite (one host) or PostgreSQL (several hosts, one leader)."""
-
-    # sqlite:///path or postgresql://user@host/db; None: state_db / the state directory
-    url: SecretStr | None = None
 
 
 class DaemonConfig(_Model):
@@ -351,7 +347,6 @@ class Settings(BaseSettings):
     ranking: RankingConfig = RankingConfig()
     health: HealthConfig = HealthConfig()
     daemon: DaemonConfig = DaemonConfig()
-    store: StoreConfig = StoreConfig()
     state_db: Path | None = None
 
     @classmethod

@@ -120,7 +120,8 @@ def test_metrics_parse_and_carry_market_cap_distance_and_errors(daemon_factory: 
 def test_unknown_paths_are_404(daemon_factory: object) -> None:
     daemon = daemon_factory(["ok"])  # type: ignore[operator]
     daemon.start()
-    assert requests.get(_url(daemon, "/"), timeout=5).status_code == 404
+    for path in ("/nope", "/api/other", "/healthz/x"):
+        assert requests.get(_url(daemon, path), timeout=5).status_code == 404
 
 
 def test_listen_addresses_are_validated() -> None:
