@@ -1,21 +1,31 @@
-"""Benchmark ``mcap-monitor replay``: rows/s and peak RSS on a synthetic 1-minute tape.
+"""Benchmark ``mcap-monitor replay`` against a vectorised pandas peer on realistic tapes.
 
-The tape is SYNTHETIC (a seeded random walk around HK$40 on the HKEX tick grid of HK$0.05,
-not market data): one symbol, one year of HKEX minutes (~82,000 rows), FX and a top-100
-cutoff column, three rules.
-Targets: >= 50,000 rows/s and < 150 MB peak RSS; a 1,000,000-row tape must not use more
-memory (the tape is streamed). rows/s is measured on CPU time (the child's user + system
-time, minus the fixed start-up cost of a 1-row replay), so other work on a busy machine does
-not distort it; the best of 3 runs is reported (noise only ever slows a run down), with
-wall-clock figures beside it.
-Usage: python bench/replay.py [--rows N] [--big]
+The tapes are SYNTHETIC (seeded, NOT market data) but shaped like real ones: HKEX minutes
+(09:30-12:00, 13:00-16:00 HKT, weekdays), prices on the HK$0.05 tick grid from a
+mean-reverting walk that keeps crossing the lines, a valid day high (the highest price of the
+local day so far, so never below the price), and FX rates (HKD/CNY, HKD/USD, 8 decimals) and
+a top-100 cutoff that move on EVERY row.
+1. 1 symbol x 1,000,000 rows; 2. 100 symbols x 1,000 rows each (100,000 rows, interleaved).
+Three rules per symbol: HK$1T, CN¥1T, top 100 (hysteresis 1 %, confirm 1).
+For each tape: ``mcap-monitor replay --json`` and ``bench/replay_peer.py`` (pandas) run in
+the same invocation, in pairs, alternating which goes first; the peer's events are ASSERTED
+equal to the replay's. Printed: median wall seconds of each, the median of the paired
+ratios replay/peer, and each one's peak RSS (the child's own ``ru_maxrss`` from ``wait4``).
+Tape 1 also runs ``replay --state-db`` (a fresh db each run): time ratio to no db, bytes/row.
+Also: the bundled replay's wall time (start-up dominates it).
+Targets (issue #16): tape 1 ratio <= 1.0, RSS <= 60 MB; --state-db <= 1.5x, <= 120 B/row;
+tape 2 ratio <= 1.0, RSS <= 80 MB.
+Usage: python bench/replay.py [--quick] [--rows N] [--symbols N --per-symbol N] [--runs N]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import os
 import random
-import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,48 +34,49 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-CONFIG = """
-[[symbols]]
-symbol = "1810.HK"
-name = "Xiaomi"
-shares = 25_105_000_000
-
-[[rules]]
-id = "hkd-1t"
-symbol = "1810.HK"
-threshold = "1e12"
-currency = "HKD"
-
-[[rules]]
-id = "cny-1t"
-symbol = "1810.HK"
-threshold = "1e12"
-currency = "CNY"
-
-[[rules]]
-id = "top100"
-symbol = "1810.HK"
-top_n = 100
-
-[[sinks]]
-id = "console"
-type = "console"
-"""
-
-
+ROOT = Path(__file__).resolve().parents[1]
+PEER = ROOT / "bench" / "replay_peer.py"
 TICK = 0.05  # HKEX tick size for prices between HK$20 and HK$50
+SHARES = 25_105_000_000
+HKT = timedelta(hours=8)
+
+
+def symbols(n: int) -> list[str]:
+    return ["1810.HK"] if n == 1 else [f"{1000 + i}.HK" for i in range(n)]
+
+
+def config(names: list[str]) -> str:
+    parts = []
+    for s in names:
+        parts.append(f'[[symbols]]\nsymbol = "{s}"\nname = "S{s}"\nshares = {SHARES}\n')
+        for rid, line in (("hkd", 'threshold = "1e12"\ncurrency = "HKD"'),
+                          ("cny", 'threshold = "1e12"\ncurrency = "CNY"'),
+                          ("top", "top_n = 100")):  # fmt: skip
+            parts.append(f'[[rules]]\nid = "{s}-{rid}"\nsymbol = "{s}"\n{line}\n')
+    parts.append('[[sinks]]\nid = "console"\ntype = "console"\n')
+    return "\n".join(parts)
+
+
+def peer_rules(names: list[str]) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    for s in names:
+        common = {"symbol": s, "shares": SHARES, "keep": 0.99}
+        out += [
+            {"id": f"{s}-hkd", "fx": None, "threshold": 1e12, "cutoff": None, **common},
+            {"id": f"{s}-cny", "fx": "fx_HKD_CNY", "threshold": 1e12, "cutoff": None, **common},
+            {"id": f"{s}-top", "fx": "fx_HKD_USD", "threshold": 0.0, "cutoff": "top100_cutoff_usd",
+             **common},
+        ]  # fmt: skip
+    return out
 
 
 def trading_minutes(rows: int) -> Iterator[datetime]:
-    """HKEX-like minutes: 09:30-12:00 and 13:00-16:00 HKT on weekdays (330 per day).
-
-    A generator: the bench process stays small, so the replay child it forks starts small.
-    """
+    """HKEX minutes in UTC: 01:30-04:00 and 05:00-08:00 on weekdays (330 a day)."""
     day = datetime(2025, 1, 2, tzinfo=UTC)
     made = 0
     while True:
         if day.weekday() < 5:
-            for start, end in ((90, 240), (300, 480)):  # minutes after 00:00 UTC (= 08:00 HKT)
+            for start, end in ((90, 240), (300, 480)):
                 for minute in range(start, end):
                     if made == rows:
                         return
@@ -74,78 +85,151 @@ def trading_minutes(rows: int) -> Iterator[datetime]:
         day += timedelta(days=1)
 
 
-def write_tape(path: Path, rows: int, seed: int = 7) -> None:
+def write_tape(path: Path, names: list[str], per_symbol: int, seed: int = 7) -> None:
+    """Rows of every symbol at each minute; FX and cutoff shared by the symbols, moving."""
     rng = random.Random(seed)
-    price = 40.0
+    log_price = {s: math.log(36.0 + 10.0 * rng.random()) for s in names}
+    high: dict[str, tuple[str, float]] = {}
+    cny, usd, cutoff = 0.93, 0.1284, 148e9
     with path.open("w") as out:
         out.write("time,symbol,price,currency,day_high,fx_HKD_CNY,fx_HKD_USD,top100_cutoff_usd\n")
-        high = price
-        last_day = None
-        for moment in trading_minutes(rows):
-            price = max(1.0, price * (1 + rng.gauss(0, 0.0015)))
-            quoted = round(price / TICK) * TICK  # prices trade on the tick grid
-            if moment.date() != last_day:
-                high, last_day = quoted, moment.date()
-            high = max(high, quoted)
-            local = moment.astimezone(__import__("zoneinfo").ZoneInfo("Asia/Hong_Kong")).isoformat()
-            out.write(f"{local},1810.HK,{price:.3f},HKD,{high:.3f},0.9357,0.1284,148140474368\n")
+        for moment in trading_minutes(per_symbol):
+            local = moment + HKT
+            stamp = local.strftime("%Y-%m-%dT%H:%M:%S+08:00")
+            day = stamp[:10]
+            cny += 0.002 * (0.93 - cny) + rng.gauss(0, 2e-5)
+            usd += 0.002 * (0.1284 - usd) + rng.gauss(0, 3e-6)
+            cutoff += 0.002 * (148e9 - cutoff) + rng.gauss(0, 8e7)
+            fx = f"{cny:.8f},{usd:.8f},{cutoff:.0f}"
+            for s in names:
+                x = log_price[s]
+                x += 2e-4 * (math.log(42.0) - x) + rng.gauss(0, 0.0015)
+                log_price[s] = x
+                price = round(math.exp(x) / TICK) * TICK
+                seen = high.get(s)
+                if seen is None or seen[0] != day or price > seen[1]:
+                    seen = high[s] = (day, price)
+                out.write(f"{stamp},{s},{price:.2f},HKD,{seen[1]:.2f},{fx}\n")
 
 
-def run(tape: Path, config: Path) -> tuple[float, float, float]:
-    """Wall seconds, CPU seconds and peak RSS (MB) of one replay run."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+def child(argv: list[str], out: Path) -> tuple[float, float, str]:
+    """Wall seconds and peak RSS (MB) of one child (its own rusage), and its stdout."""
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "replay", str(tape), "--config", str(config), "--json"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _, stderr = proc.communicate(timeout=600)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise
-    elapsed = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    with out.open("w") as stdout, (out.parent / "stderr").open("w") as stderr:
+        proc = subprocess.Popen(argv, stdout=stdout, stderr=stderr, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
     if proc.returncode != 0:
-        raise SystemExit(f"replay failed ({proc.returncode}): {stderr.strip()}")
-    return elapsed, cpu, after.ru_maxrss / 1024
+        err = (out.parent / "stderr").read_text()[-2000:]
+        raise SystemExit(f"{' '.join(argv[:4])}... failed ({proc.returncode}): {err}")
+    return wall, usage.ru_maxrss / 1024, out.read_text()
+
+
+def replay_events(text: str) -> list[str]:
+    events = [json.loads(line) for line in text.splitlines()]
+    return sorted(f"{e['time']} {e['symbol']} {e['rule']} {e['kind']}" for e in events)
+
+
+def db_bytes(db: Path) -> int:
+    return sum(p.stat().st_size for p in db.parent.glob(db.name + "*"))
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def bench_tape(tmp: Path, n_symbols: int, per_symbol: int, runs: int, state_db: bool) -> bool:
+    names = symbols(n_symbols)
+    tape, cfg, rules = tmp / "tape.csv", tmp / "bench.toml", tmp / "rules.json"
+    cfg.write_text(config(names))
+    rules.write_text(json.dumps(peer_rules(names)))
+    write_tape(tape, names, per_symbol)
+    rows = n_symbols * per_symbol
+    replay = [sys.executable, "-m", "monitor", "replay", str(tape), "--config", str(cfg)]
+    peer = [sys.executable, str(PEER), str(tape), str(rules)]
+    r_wall, r_rss, p_wall, p_rss, ratios = [], [], [], [], []
+    d_wall, d_rss, d_ratio, d_bytes = [], [], [], []
+    n_events = 0
+    for i in range(runs):
+        order = ["replay", "peer"] if i % 2 == 0 else ["peer", "replay"]
+        got: dict[str, tuple[float, float, str]] = {}
+        for who in order:
+            argv = [*replay, "--json"] if who == "replay" else peer
+            got[who] = child(argv, tmp / f"{who}.out")
+        events = replay_events(got["replay"][2])
+        peer_events = got["peer"][2].splitlines()
+        if events != peer_events:
+            diff = sorted(set(events) ^ set(peer_events))[:10]
+            raise SystemExit(f"the peer's events differ from the replay's: {diff}")
+        n_events = len(events)
+        r_wall.append(got["replay"][0])
+        r_rss.append(got["replay"][1])
+        p_wall.append(got["peer"][0])
+        p_rss.append(got["peer"][1])
+        ratios.append(got["replay"][0] / got["peer"][0])
+        if state_db:
+            db = tmp / f"state{i}.db"
+            wall, rss, text = child([*replay, "--json", "--state-db", str(db)], tmp / "db.out")
+            if replay_events(text) != events:
+                raise SystemExit("replay --state-db printed other events than replay")
+            d_wall.append(wall)
+            d_rss.append(rss)
+            d_ratio.append(wall / got["replay"][0])
+            d_bytes.append(db_bytes(db) / rows)
+            for p in tmp.glob(db.name + "*"):
+                p.unlink()
+    target_rss = 60 if n_symbols == 1 else 80
+    ratio = median(ratios)
+    ok = ratio <= 1.0 and max(r_rss) <= target_rss
+    print(
+        f"{n_symbols} symbol(s) x {per_symbol:,} rows = {rows:,} rows, moving FX and cutoff "
+        f"(SYNTHETIC): {n_events} events; pandas peer's events == replay's (asserted, {runs} runs)"
+    )
+    print(
+        f"  replay       wall median {median(r_wall):7.2f} s  ({rows / median(r_wall):>9,.0f} "
+        f"rows/s)  peak RSS {max(r_rss):6.1f} MB"
+    )
+    print(
+        f"  pandas peer  wall median {median(p_wall):7.2f} s  ({rows / median(p_wall):>9,.0f} "
+        f"rows/s)  peak RSS {max(p_rss):6.1f} MB"
+    )
+    print(
+        f"  replay/peer  median of {runs} paired ratios {ratio:.2f}x  (each: "
+        f"{', '.join(f'{r:.2f}' for r in ratios)})  [targets <= 1.0, RSS <= {target_rss} MB: "
+        f"{'OK' if ok else 'MISSED'}]"
+    )
+    if state_db:
+        d_ok = median(d_ratio) <= 1.5 and median(d_bytes) <= 120
+        ok = ok and d_ok
+        print(
+            f"  --state-db   wall median {median(d_wall):7.2f} s, {median(d_ratio):.2f}x no db "
+            f"(median of paired ratios), {median(d_bytes):.0f} bytes/row, peak RSS "
+            f"{max(d_rss):.1f} MB  [targets <= 1.5x, <= 120 bytes/row: "
+            f"{'OK' if d_ok else 'MISSED'}]"
+        )
+    return ok
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, default=82_000)
-    parser.add_argument("--big", action="store_true", help="also run a 1,000,000-row tape")
+    parser.add_argument("--quick", action="store_true", help="small tapes, 3 runs: a smoke run")
+    parser.add_argument("--rows", type=int, help="rows of the 1-symbol tape (1,000,000)")
+    parser.add_argument("--symbols", type=int, default=100, help="symbols of tape 2 (100)")
+    parser.add_argument("--per-symbol", type=int, help="rows per symbol of tape 2 (1,000)")
+    parser.add_argument("--runs", type=int, help="paired runs per tape (5)")
+    parser.add_argument("--no-state-db", action="store_true", help="skip the --state-db runs")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "bench.toml"
-        config.write_text(CONFIG)
-        tiny = Path(tmp) / "tape_1.csv"
-        write_tape(tiny, 1)
-        # start-up (imports, config, db) is a fixed cost: measured once, then subtracted
-        startup = min(run(tiny, config)[1] for _ in range(3))
-        print(f"start-up (a 1-row replay): {startup:.2f} s CPU")
-        ok = True
-        for rows in [args.rows] + ([1_000_000] if args.big else []):
-            tape = Path(tmp) / f"tape_{rows}.csv"
-            write_tape(tape, rows)
-            # best of 3, as timeit does: noise from other work only ever slows a run down
-            runs = [run(tape, config) for _ in range(3 if rows <= 100_000 else 1)]
-            elapsed, cpu, rss = min(runs, key=lambda r: r[1])
-            rss = max(r[2] for r in runs)
-            rate = rows / max(cpu - startup, 1e-9)
-            verdict = "OK" if rate >= 50_000 and rss < 150 else "MISSED"
-            ok = ok and verdict == "OK"
-            print(
-                f"replay {rows:>9,} rows: {rate:>9,.0f} rows/s (CPU, start-up excluded), "
-                f"peak RSS {rss:6.1f} MB  [targets >= 50,000 rows/s, < 150 MB: {verdict}]"
-            )
-            print(
-                f"    wall clock: whole command {elapsed:.2f} s, {rows / elapsed:,.0f} rows/s "
-                "including start-up and any wait for the CPU on a busy machine"
-            )
+    rows = args.rows or (50_000 if args.quick else 1_000_000)
+    per_symbol = args.per_symbol or (200 if args.quick else 1_000)
+    runs = args.runs or (3 if args.quick else 5)
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        bundled = [sys.executable, "-m", "monitor", "replay"]
+        walls = [child(bundled, tmp / "bundled.out")[0] for _ in range(runs)]
+        print(f"bundled replay (32 rows, start-up included): wall median {median(walls):.3f} s")
+        ok = bench_tape(tmp, 1, rows, runs, not args.no_state_db)
+        ok = bench_tape(tmp, args.symbols, per_symbol, runs, False) and ok
     return 0 if ok else 1
 
 

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
+from monitor.core.band import Rates
 from monitor.core.evaluate import QuietBand, Skipped, evaluate, quiet_band, read_rule
 from monitor.core.events import Event, event_to_dict, stable_id
 from monitor.core.money import BOUNDS
@@ -27,6 +28,10 @@ from monitor.store.sqlite import LastReading, utc_iso
 from monitor.store.sqlite import Store as SqliteStore
 
 SUMMARY_SENT = "baseline_summary_sent"
+# after this many quiet bands in a row that missed the very next row, the next BAND_REST
+# evaluated rows build none (the band is only ever a shortcut: results are the same)
+BAND_MISSES = 4
+BAND_REST = 16
 
 
 def build_rule(cfg: RuleConfig) -> Rule:
@@ -72,6 +77,9 @@ class _SymbolContext:
     name: str
     day: _Day | None = None
     band: QuietBand | None = None
+    # bands that missed on their next row in a row, and rows left before building one again
+    misses: int = 0
+    cooldown: int = 0
 
 
 def _trading_day(ctx: _SymbolContext, moment: datetime) -> _Day:
@@ -231,15 +239,26 @@ class Engine:
             result.observations += 1
             band = ctx.band
             if fast and band is not None and band.admits(obs, shares.total):
-                pass  # every rule is certainly quiet: nothing can change
+                ctx.misses = 0  # every rule is certainly quiet: nothing can change
             else:
+                if band is not None:
+                    ctx.misses += 1
+                    if ctx.misses >= BAND_MISSES:  # near a line: stop building for a while
+                        ctx.misses, ctx.cooldown = 0, BAND_REST
                 val = valuate(obs, shares, day_.day)
-                events, skipped = evaluate(ctx.rules, states, val, ctx.name, ctx.cfg.timezone)
+                rates: Rates = {}  # one rate cache for the rules and the band
+                events, skipped = evaluate(
+                    ctx.rules, states, val, ctx.name, ctx.cfg.timezone, rates
+                )
                 if events:
                     result.events.extend(events)
                 for skip in skipped:
                     result.skipped[(skip.rule_id, skip.reason)] += 1
-                ctx.band = quiet_band(ctx.rules, states, val) if fast else None
+                if fast and not ctx.cooldown:
+                    ctx.band = quiet_band(ctx.rules, states, val, rates)
+                else:
+                    ctx.band = None
+                    ctx.cooldown = max(ctx.cooldown - 1, 0)
             if record:
                 rows.append(observation_row(obs, shares, obs.price * shares.total))
                 if len(rows) >= 2000:

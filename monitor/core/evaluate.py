@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 
+from monitor.core.band import IDENTITY, QuietBand, Rates, quiet_band, rate
 from monitor.core.events import Event, EventKind, event_id
-from monitor.core.money import FxRate, NoRateError
+from monitor.core.money import FxRate
 from monitor.core.rules import RankRule, Reading, Rule, RuleState, is_quiet, step
-from monitor.core.valuation import Observation, Ranking, Valuation
+from monitor.core.valuation import Valuation
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,23 +32,8 @@ class RuleReading(NamedTuple):
     threshold_source: str
 
 
-Rates = dict[str, tuple[Decimal, tuple[FxRate, ...]] | None]
-
-
-_IDENTITY: tuple[Decimal, tuple[FxRate, ...]] = (Decimal(1), ())
-
-
-def _rate(val: Valuation, currency: str, cache: Rates) -> tuple[Decimal, tuple[FxRate, ...]] | None:
-    if currency == val.observation.currency:
-        return _IDENTITY
-    if currency in cache:
-        return cache[currency]
-    try:
-        found: tuple[Decimal, tuple[FxRate, ...]] | None = val.rate_to(currency)
-    except NoRateError:
-        found = None
-    cache[currency] = found
-    return found
+_IDENTITY = IDENTITY
+_rate = rate
 
 
 def read_rule(rule: Rule, val: Valuation, rates: Rates | None = None) -> RuleReading | Skipped:
@@ -130,15 +116,18 @@ def evaluate(
     val: Valuation,
     name: str,
     exchange_tz: str,
+    rates: Rates | None = None,
 ) -> tuple[list[Event], list[Skipped]]:
     """Step every rule on one valuation, updating ``states`` in place.
 
     Returns the events emitted and the rules skipped for missing inputs. This is the hot
-    loop of replays, so values shared by the rules are computed once.
+    loop of replays, so values shared by the rules are computed once; ``rates`` (filled here)
+    can be handed on to ``quiet_band`` for the same valuation.
     """
     events: list[Event] = []
     skipped: list[Skipped] = []
-    rates: Rates = {}
+    if rates is None:
+        rates = {}
     obs = val.observation
     cap = val.market_cap.amount
     high_cap = val.high_cap()
@@ -187,80 +176,9 @@ def evaluate(
     return events, skipped
 
 
-class QuietBand(NamedTuple):
-    """Prices at which every rule of a symbol is quiet (``is_quiet``), for fixed inputs.
-
-    Valid while the share count, the FX rates, the ranking and the rule states are the ones it
-    was computed from. ``lo < price < hi`` and ``day_high < high_hi`` mean no rule can change.
-    """
-
-    shares: int
-    fx: tuple[FxRate, ...]
-    ranking: Ranking | None
-    lo: Decimal
-    hi: Decimal | None
-    high_hi: Decimal | None
-
-    def admits(self, obs: Observation, shares: int) -> bool:
-        """Whether ``obs`` is certainly quiet for every rule (a conservative check)."""
-        price = obs.price
-        if not self.lo < price or shares != self.shares or obs.ranking != self.ranking:
-            return False
-        if self.hi is not None and not price < self.hi:
-            return False
-        high = obs.day_high
-        if high is not None and self.high_hi is not None and not high < self.high_hi:
-            return False
-        fx = obs.fx
-        if fx is not self.fx:
-            if len(fx) != len(self.fx):
-                return False
-            for a, b in zip(fx, self.fx, strict=True):
-                if a.rate != b.rate or a.base != b.base or a.quote != b.quote:
-                    return False
-        return True
-
-
-# Bounds are pulled in by this much so that the division in ``quiet_band`` can never round a
-# price onto the wrong side of a line (prices carry a handful of decimals, not 12).
-_MARGIN = Decimal("1e-12")
-
-
-def quiet_band(
-    rules: Iterable[Rule], states: dict[str, RuleState], val: Valuation
-) -> QuietBand | None:
-    """The price band inside which every rule stays quiet, or None when there is none.
-
-    Pure: derived from ``is_quiet`` with value = price x shares x rate (exact up to _MARGIN).
-    """
-    obs = val.observation
-    shares = val.shares.total
-    lo = Decimal(0)
-    hi: Decimal | None = None
-    rates: Rates = {}
-    for rule in rules:
-        state = states.get(rule.id)
-        if state is None or state.streak:
-            return None
-        found = _IDENTITY if rule.currency == obs.currency else _rate(val, rule.currency, rates)
-        if found is None:
-            return None
-        if isinstance(rule, RankRule):
-            cutoff = None if obs.ranking is None else obs.ranking.cutoff(rule.top_n)
-            if cutoff is None:
-                return None
-            threshold = cutoff
-        else:
-            threshold = rule.threshold
-        per_unit = shares * found[0]
-        if state.position == "below":
-            bound = threshold / per_unit * (1 - _MARGIN)
-            hi = bound if hi is None else min(hi, bound)
-        else:
-            lo = max(lo, threshold * rule.keep / per_unit * (1 + _MARGIN))
-    return QuietBand(shares, obs.fx, obs.ranking, lo, hi, hi)
-
-
 def distance(value: Decimal, threshold: Decimal) -> Decimal:
     """Signed distance of ``value`` from ``threshold`` as a fraction of the threshold."""
     return (value - threshold) / threshold
+
+
+__all__ = ["QuietBand", "RuleReading", "Skipped", "evaluate", "quiet_band", "read_rule"]

@@ -78,6 +78,20 @@ def parse_decimal(text: str, *, grouping: bool = False) -> Decimal:
     return _finite(number, text)
 
 
+# A plain positive decimal (no sign, exponent, blanks or grouping; at most 61 characters):
+# ``Decimal(cell)`` is then exactly what ``parse_decimal`` returns, with no checks to run.
+_PLAIN = re.compile(r"[0-9]{1,30}(?:\.[0-9]{1,30})?").fullmatch
+
+
+def plain_positive(cell: str, low: Decimal, high: Decimal) -> Decimal | None:
+    """``cell`` as a number when it is plainly written and inside ``[low, high]``, else None
+    (the full parse then gives the value or the error)."""
+    if _PLAIN(cell) is None:
+        return None
+    value = Decimal(cell)
+    return value if low <= value <= high and value > 0 else None
+
+
 def _finite(number: Decimal, value: object) -> Decimal:
     if not number.is_finite():
         raise NumberError(value, NOT_FINITE)

@@ -20,11 +20,13 @@ from typing import IO
 
 from monitor.core.iso4217 import ISO_4217
 from monitor.core.money import (
+    BOUNDS,
     NOT_FINITE,
     FxRate,
     NumberError,
     bounds_of,
     parse_decimal,
+    plain_positive,
 )
 from monitor.core.quality import is_spike
 from monitor.core.valuation import Observation, Ranking, SharesCount
@@ -173,6 +175,9 @@ class TapeReader:
         last_cuts: tuple[tuple[int, Decimal], ...] = ()
         last_ranking: Ranking | None = None
         fromisoformat = datetime.fromisoformat
+        price_low, price_high = BOUNDS["price"]
+        fx_low, fx_high = BOUNDS["fx"]
+        cut_low, cut_high = BOUNDS["cutoff"]
         line = 1
         while True:
             try:
@@ -234,10 +239,18 @@ class TapeReader:
                         "use an ISO 4217 code such as HKD",
                     )
             cell = row[i_price]
-            price = numbers.get(cell) or self._positive(cell, line, i_price, "price", numbers)
+            price = (
+                numbers.get(cell)
+                or plain_positive(cell, price_low, price_high)
+                or self._positive(cell, line, i_price, "price", numbers)
+            )
             high = None
             if i_high is not None and (cell := row[i_high]):
-                high = numbers.get(cell) or self._positive(cell, line, i_high, "day_high", numbers)
+                high = (
+                    numbers.get(cell)
+                    or plain_positive(cell, price_low, price_high)
+                    or self._positive(cell, line, i_high, "day_high", numbers)
+                )
             shares = None
             if i_shares is not None and row[i_shares].strip():
                 shares = SharesCount(self._count(row[i_shares], line, i_shares), "tape")
@@ -249,9 +262,9 @@ class TapeReader:
             for pos, base, quote in layout.fx:
                 cell = row[pos]
                 if cell:
-                    rate = rates_seen.get(cell) or self._positive(
-                        cell, line, pos, f"fx_{base}_{quote}", rates_seen
-                    )
+                    rate = rates_seen.get(cell) or plain_positive(cell, fx_low, fx_high)
+                    if rate is None:
+                        rate = self._positive(cell, line, pos, f"fx_{base}_{quote}", rates_seen)
                     rates.append(FxRate(base, quote, rate, fx_source, fx_as_of))
             ranking = None
             if layout.cutoffs:
@@ -259,6 +272,7 @@ class TapeReader:
                     (
                         n,
                         cuts_seen.get(row[pos])
+                        or plain_positive(row[pos], cut_low, cut_high)
                         or self._positive(row[pos], line, pos, f"top{n}_cutoff_usd", cuts_seen),
                     )
                     for pos, n in layout.cutoffs
