@@ -1,8 +1,8 @@
-"""Tests that need a piece of the machine (root, Chromium, systemd-nspawn)
+"""Tests that need a piece of the machine (root, a PostgreSQL server, Chromium, systemd-nspawn)
 skip with a clear reason where it is missing, so a developer laptop still runs the rest.
 
 On CI they must run: ``.ci/run`` sets ``MCAP_REQUIRE`` (comma-separated, e.g.
-``chromium,systemd``) and a missing piece named there fails the test instead.
+``postgres,chromium,systemd``) and a missing piece named there fails the test instead.
 """
 
 from __future__ import annotations

@@ -1,0 +1,181 @@
+"""PostgreSQL state (psycopg 3): the same ``Store`` as SQLite's, shared by several hosts.
+
+The queries are the SQLite store's: a thin connection wrapper turns ``?`` placeholders into
+psycopg's and the few statements in SQLite's own dialect are overridden here. A store built
+with a ``Leadership`` is *fenced*: every ``transaction()`` first reads the leader row
+``FOR SHARE`` and refuses (``NotLeader``) unless this instance holds the current epoch, so a
+paused old leader that wakes up cannot write (a takeover's epoch bump waits for, or follows,
+every fenced transaction).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+
+from monitor.core.events import Event, event_to_dict
+from monitor.errors import StoreError
+from monitor.store.leadership import Leadership, NotLeader, connect, redact_url
+from monitor.store.pg_schema import PG_MIGRATIONS
+from monitor.store.sqlite import Store, utc_iso
+
+_MIGRATE_LOCK = 0x6D636170_0000  # advisory key: one instance migrates, the others wait
+
+
+class _Conn:
+    """The slice of ``sqlite3.Connection`` the store's queries use, over a psycopg one."""
+
+    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> psycopg.Cursor[Any]:
+        # no parameters: sent as is (a migration holds several statements)
+        if not params:
+            return self.raw.execute(sql)
+        return self.raw.execute(sql.replace("?", "%s"), tuple(params))
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
+        with self.raw.cursor() as cur:
+            cur.executemany(sql.replace("?", "%s"), [tuple(r) for r in rows])
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+class PgStore(Store):
+    """The state database on a PostgreSQL server; ``fence``: writes prove leadership."""
+
+    def __init__(self, conn: _Conn, url: str, fence: Leadership | None = None) -> None:
+        # the queries inherited from ``Store`` need only ``execute``/``executemany``
+        super().__init__(conn, None)  # type: ignore[arg-type]
+        self.url = url
+        self.fence = fence
+
+    @classmethod
+    def connect(cls, url: str, fence: Leadership | None = None) -> PgStore:
+        """Connect to ``url`` and migrate the schema forward (``StoreError`` when unreachable)."""
+        store = cls(_Conn(connect(url)), url, fence)
+        try:
+            store._migrate()
+        except psycopg.Error as exc:
+            store.close()
+            raise StoreError(
+                f"cannot migrate the PostgreSQL schema: {type(exc).__name__}",
+                redact_url(url),
+                "check the database user may create tables",
+            ) from None
+        return store
+
+    @property
+    def where(self) -> str:
+        """The server as shown in messages (password removed)."""
+        return redact_url(self.url)
+
+    def _migrate(self) -> None:
+        conn = self.conn
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        if self._version() == len(PG_MIGRATIONS):
+            return
+        conn.execute("BEGIN")
+        try:
+            conn.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATE_LOCK,))
+            version = self._version()
+            for number in range(version, len(PG_MIGRATIONS)):
+                conn.execute(PG_MIGRATIONS[number])
+            conn.execute("DELETE FROM schema_version")
+            conn.execute("INSERT INTO schema_version VALUES (?)", (len(PG_MIGRATIONS),))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _version(self) -> int:
+        row = self.conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        version = int(row[0]) if row and row[0] is not None else 0
+        if version > len(PG_MIGRATIONS):
+            raise StoreError(
+                f"database schema v{version} is newer than this program (v{len(PG_MIGRATIONS)})",
+                self.where,
+                "upgrade mcap-monitor on this host",
+            )
+        return version
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic unit, fenced by the leader epoch when built with a ``Leadership``."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self.conn.execute("BEGIN")
+        self._depth = 1
+        try:
+            if self.fence is not None:
+                self._prove_leadership(self.fence)
+            yield
+        except BaseException:
+            self._depth = 0
+            self.conn.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self.conn.execute("COMMIT")
+
+    def _prove_leadership(self, fence: Leadership) -> None:
+        row = self.conn.execute(
+            "SELECT epoch, holder FROM leader WHERE id = 1 FOR SHARE"
+        ).fetchone()
+        if not fence.held or row is None or int(row[0]) != fence.epoch:
+            holder = "" if row is None else str(row[1])
+            raise NotLeader(
+                f"not the leader any more (epoch {fence.epoch}; now {holder or '?'})",
+                self.where,
+                "this instance stays a follower; the leader writes",
+            )
+
+    # -- statements in SQLite's own dialect ----------------------------------------------
+    def enqueue(
+        self, message_id: str, sink_id: str, kind: str, payload: dict[str, Any], now: float
+    ) -> bool:
+        cur = self.conn.execute(
+            "INSERT INTO outbox (message_id, sink_id, kind, payload, created_at, "
+            "next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (message_id, sink_id) DO NOTHING",
+            (message_id, sink_id, kind, json.dumps(payload), now, now, now),
+        )
+        return cur.rowcount == 1
+
+    def add_events(self, events: Iterable[Event]) -> None:
+        self.conn.executemany(
+            "INSERT INTO events (id, time, symbol, rule_id, kind, payload) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+            [
+                (e.id, utc_iso(e.time), e.symbol, e.rule_id, e.kind, json.dumps(event_to_dict(e)))
+                for e in events
+            ],
+        )
+
+    def observation_sources(self) -> tuple[str, str]:
+        row = self.conn.execute(
+            "SELECT string_agg(DISTINCT source, ','), string_agg(DISTINCT shares_source, ',') "
+            "FROM observations"
+        ).fetchone()
+        return (row[0] or "", row[1] or "")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def host_name() -> str:
+    """This instance as other instances see it in the leader row."""
+    return socket.gethostname()
+
+
+__all__ = ["NotLeader", "PgStore", "host_name"]
