@@ -166,8 +166,14 @@ class Redactor:
         return self._pattern.sub(MASK, text)
 
 
-def _read_credential(sink: SinkConfig, name: str, environ: Mapping[str, str]) -> str:
-    where = f"sink {sink.id!r}"
+def read_credential(
+    name: str,
+    where: str,
+    environ: Mapping[str, str],
+    unset_hint: str = "run under systemd with LoadCredential= or set CREDENTIALS_DIRECTORY",
+) -> str:
+    """The file ``name`` in ``$CREDENTIALS_DIRECTORY`` (systemd ``LoadCredential=``), stripped;
+    a ``ConfigError`` naming ``where`` when the name, the directory or the file is wrong."""
     if not _CREDENTIAL_NAME.match(name):
         raise ConfigError(
             f"invalid credential name {name!r}", where, "use a plain file name, no slashes"
@@ -177,7 +183,7 @@ def _read_credential(sink: SinkConfig, name: str, environ: Mapping[str, str]) ->
         raise ConfigError(
             f"credential {name!r} requested but $CREDENTIALS_DIRECTORY is not set",
             where,
-            "run under systemd with LoadCredential= or set CREDENTIALS_DIRECTORY",
+            unset_hint,
         )
     path = Path(directory) / name
     try:
@@ -214,5 +220,5 @@ def resolve_secret(
         return found
     credential: str | None = getattr(sink, f"{field}_credential")
     if credential:
-        return _read_credential(sink, credential, env)
+        return read_credential(credential, f"sink {sink.id!r}", env)
     return None

@@ -12,19 +12,16 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
-from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs
 
-from monitor.errors import ConfigError
+from monitor.notify.secrets import read_credential
 from monitor.settings import HealthConfig
 
 COOKIE = "mcap_status_token"
-_CREDENTIAL_NAME = re.compile(r"^[A-Za-z0-9_.@-]+$")
 
 Verdict = Literal["ok", "unauthorized", "no_token"]
 
@@ -47,28 +44,8 @@ def resolve_token(config: HealthConfig, environ: Mapping[str, str] | None = None
     if not name:
         return None
     env = os.environ if environ is None else environ
-    where = "health.token_credential"
-    if not _CREDENTIAL_NAME.match(name):
-        raise ConfigError(f"invalid credential name {name!r}", where, "use a plain file name")
-    directory = env.get("CREDENTIALS_DIRECTORY")
-    if not directory:
-        raise ConfigError(
-            f"credential {name!r} requested but $CREDENTIALS_DIRECTORY is not set",
-            where,
-            "run under systemd with LoadCredential= or set [health] token",
-        )
-    path = Path(directory) / name
-    try:
-        value = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read credential {name!r}: {exc.strerror}",
-            f"{where}, {path}",
-            "check LoadCredential= in the unit file",
-        ) from None
-    if not value:
-        raise ConfigError(f"credential {name!r} is empty", f"{where}, {path}", "fill it in")
-    return value
+    hint = "run under systemd with LoadCredential= or set [health] token"
+    return read_credential(name, "health.token_credential", env, hint)
 
 
 @dataclass(frozen=True)
