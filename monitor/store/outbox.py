@@ -37,8 +37,9 @@ class OutboxQueries:
     ) -> bool:
         """Add one delivery; a message already queued for that sink is not added twice."""
         cur = self.conn.execute(
-            "INSERT OR IGNORE INTO outbox (message_id, sink_id, kind, payload, created_at, "
-            "next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO outbox (message_id, sink_id, kind, payload, created_at, "
+            "next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (message_id, sink_id) DO NOTHING",
             (message_id, sink_id, kind, json.dumps(payload), now, now, now),
         )
         return cur.rowcount == 1

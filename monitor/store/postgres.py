@@ -1,7 +1,7 @@
 """PostgreSQL state (psycopg 3): the same ``Store`` as SQLite's, shared by several hosts.
 
 The queries are the SQLite store's: a thin connection wrapper turns ``?`` placeholders into
-psycopg's and the few statements in SQLite's own dialect are overridden here. A store built
+psycopg's and the one aggregate in SQLite's own dialect is overridden here. A store built
 with a ``Leadership`` is *fenced*: every ``transaction()`` first reads the leader row
 ``FOR SHARE`` and refuses (``NotLeader``) unless this instance holds the current epoch, so a
 paused old leader that wakes up cannot write (a takeover's epoch bump waits for, or follows,
@@ -10,19 +10,16 @@ every fenced transaction).
 
 from __future__ import annotations
 
-import json
 import socket
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import psycopg
 
-from monitor.core.events import Event, event_to_dict
 from monitor.errors import StoreError
 from monitor.store.leadership import Leadership, NotLeader, connect, redact_url
 from monitor.store.pg_schema import PG_MIGRATIONS
-from monitor.store.sqlite import Store, utc_iso
+from monitor.store.sqlite import Store
 
 _MIGRATE_LOCK = 0x6D636170_0000  # advisory key: one instance migrates, the others wait
 
@@ -105,28 +102,16 @@ class PgStore(Store):
             )
         return version
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """One atomic unit, fenced by the leader epoch when built with a ``Leadership``."""
-        if self._depth:
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-            return
+    def _begin(self) -> None:
+        """BEGIN, fenced by the leader epoch when built with a ``Leadership``."""
         self.conn.execute("BEGIN")
-        self._depth = 1
+        if self.fence is None:
+            return
         try:
-            if self.fence is not None:
-                self._prove_leadership(self.fence)
-            yield
+            self._prove_leadership(self.fence)
         except BaseException:
-            self._depth = 0
             self.conn.execute("ROLLBACK")
             raise
-        self._depth = 0
-        self.conn.execute("COMMIT")
 
     def _prove_leadership(self, fence: Leadership) -> None:
         row = self.conn.execute(
@@ -141,27 +126,6 @@ class PgStore(Store):
             )
 
     # -- statements in SQLite's own dialect ----------------------------------------------
-    def enqueue(
-        self, message_id: str, sink_id: str, kind: str, payload: dict[str, Any], now: float
-    ) -> bool:
-        cur = self.conn.execute(
-            "INSERT INTO outbox (message_id, sink_id, kind, payload, created_at, "
-            "next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (message_id, sink_id) DO NOTHING",
-            (message_id, sink_id, kind, json.dumps(payload), now, now, now),
-        )
-        return cur.rowcount == 1
-
-    def add_events(self, events: Iterable[Event]) -> None:
-        self.conn.executemany(
-            "INSERT INTO events (id, time, symbol, rule_id, kind, payload) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-            [
-                (e.id, utc_iso(e.time), e.symbol, e.rule_id, e.kind, json.dumps(event_to_dict(e)))
-                for e in events
-            ],
-        )
-
     def observation_sources(self) -> tuple[str, str]:
         row = self.conn.execute(
             "SELECT string_agg(DISTINCT source, ','), string_agg(DISTINCT shares_source, ',') "

@@ -176,6 +176,10 @@ class Store(OutboxQueries):
             )
         return version
 
+    def _begin(self) -> None:
+        """Open the outermost transaction (a backend adds its own checks here)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One atomic unit; nested use joins the outer transaction."""
@@ -186,7 +190,7 @@ class Store(OutboxQueries):
             finally:
                 self._depth -= 1
             return
-        self.conn.execute("BEGIN IMMEDIATE")
+        self._begin()
         self._depth = 1
         try:
             yield
@@ -361,8 +365,8 @@ class Store(OutboxQueries):
     # -- events ---------------------------------------------------------------------------
     def add_events(self, events: Iterable[Event]) -> None:
         self.conn.executemany(
-            "INSERT OR IGNORE INTO events (id, time, symbol, rule_id, kind, payload) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events (id, time, symbol, rule_id, kind, payload) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
             [
                 (e.id, utc_iso(e.time), e.symbol, e.rule_id, e.kind, json.dumps(event_to_dict(e)))
                 for e in events
