@@ -7,7 +7,7 @@ show the same figures.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
@@ -15,7 +15,6 @@ from monitor import present
 from monitor.core.evaluate import distance
 from monitor.core.rules import RuleState
 from monitor.settings import Settings
-from monitor.store.outbox import OutboxRow
 from monitor.store.sqlite import LastReading
 from monitor.store.values import readable_decimal
 
@@ -34,11 +33,17 @@ class StatusReader(Protocol):
     def latest_observations(self) -> dict[str, dict[str, Any]]: ...
 
 
-def rule_status(settings: Settings, store: StatusReader) -> list[dict[str, object]]:
-    """Per rule: state, since, last value, distance in % and the price that reaches the line."""
+def rule_status(
+    settings: Settings,
+    store: StatusReader,
+    latest: Mapping[str, dict[str, Any]] | None = None,
+) -> list[dict[str, object]]:
+    """Per rule: state, since, last value, distance in % and the price that reaches the line.
+    ``latest``: the store's ``latest_observations()`` when the caller has already read them."""
     states = store.rule_states()
     readings = store.last_readings()
-    latest = store.latest_observations()
+    if latest is None:
+        latest = store.latest_observations()
     out: list[dict[str, object]] = []
     for rule in settings.rules:
         sym = settings.symbol(rule.symbol)
@@ -98,55 +103,3 @@ def quote_of(obs: dict[str, object] | None) -> dict[str, object] | None:
     except (ValueError, TypeError, AttributeError, KeyError):
         return None
     return {"decision": decision, "source": str(obs.get("source", "")), "confirmed_by": by}
-
-
-@runtime_checkable
-class PageStore(Protocol):
-    """The reads the page makes (the SQLite store has them all)."""
-
-    unreadable_rules: set[str]
-
-    def rule_states(self) -> dict[str, Any]: ...
-    def last_readings(self) -> dict[str, Any]: ...
-    def latest_observations(self) -> dict[str, dict[str, Any]]: ...
-    def observations(self, since: datetime | None = None) -> list[dict[str, Any]]: ...
-    def events(
-        self, since: datetime | None = None, limit: int | None = None
-    ) -> list[dict[str, Any]]: ...
-    def outbox_counts(self) -> dict[str, int]: ...
-    def outbox_list(self, status: str | None = None) -> list[OutboxRow]: ...
-    def close(self) -> None: ...
-
-
-class OneBuild:
-    """The page store for one build: the newest observations are read once, not per user."""
-
-    def __init__(self, store: PageStore) -> None:
-        self._store = store
-        self._latest: dict[str, dict[str, Any]] | None = None
-        self.unreadable_rules = store.unreadable_rules
-
-    def latest_observations(self) -> dict[str, dict[str, Any]]:
-        if self._latest is None:
-            self._latest = self._store.latest_observations()
-        return self._latest
-
-    def rule_states(self) -> dict[str, Any]:
-        return self._store.rule_states()
-
-    def last_readings(self) -> dict[str, Any]:
-        return self._store.last_readings()
-
-    def observations(self, since: datetime | None = None) -> list[dict[str, Any]]:
-        return self._store.observations(since)
-
-    def events(
-        self, since: datetime | None = None, limit: int | None = None
-    ) -> list[dict[str, Any]]:
-        return self._store.events(since, limit)
-
-    def outbox_counts(self) -> dict[str, int]:
-        return self._store.outbox_counts()
-
-    def outbox_list(self, status: str | None = None) -> list[OutboxRow]:
-        return self._store.outbox_list(status)

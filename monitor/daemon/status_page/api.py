@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import structlog
 
@@ -22,19 +22,24 @@ from monitor import present
 from monitor.core.events import event_from_dict
 from monitor.daemon.health import HealthState
 from monitor.daemon.status_page.access import Access, resolve_token
-from monitor.daemon.status_page.chart import ChartCache
+from monitor.daemon.status_page.chart import ChartCache, SeriesReader
 from monitor.daemon.status_page.svg import chart_svg
 from monitor.daemon.status_page.texts import TEXTS
-from monitor.readings import (
-    UNREADABLE,
-    OneBuild,
-    PageStore,
-    quote_of,
-    rule_status,
-)
+from monitor.readings import UNREADABLE, StatusReader, quote_of, rule_status
 from monitor.settings import Settings
+from monitor.store.outbox import OutboxRow
 
 log = structlog.get_logger("mcap.status_page")
+
+
+@runtime_checkable
+class PageStore(StatusReader, SeriesReader, Protocol):
+    """The reads the page makes (the SQLite store has them all)."""
+
+    def outbox_counts(self) -> dict[str, int]: ...
+    def outbox_list(self, status: str | None = None) -> list[OutboxRow]: ...
+    def close(self) -> None: ...
+
 
 EVENTS_SHOWN = 20
 DEAD_SHOWN = 10
@@ -165,10 +170,10 @@ class StatusProvider:
         self, settings: Settings, now: float, healthy: bool, body: dict[str, Any]
     ) -> dict[str, Any]:
         texts = TEXTS[settings.health.language]
-        store = OneBuild(self._reader())
-        items = rule_status(settings, store)
-        self.chart.refresh(settings, store)
-        latest = store.latest_observations()
+        store = self._reader()
+        latest = store.latest_observations()  # read once per build
+        items = rule_status(settings, store, latest)
+        self.chart.refresh(settings, store, latest)
         rules = []
         for item in items:
             rule = next(r for r in settings.rules if r.id == item["rule"])

@@ -7,6 +7,7 @@ later ones read only what the poll added, so a request never scans a year of row
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -33,7 +34,6 @@ class SeriesReader(Protocol):
     def events(
         self, since: datetime | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]: ...
-    def latest_observations(self) -> dict[str, dict[str, Any]]: ...
 
 
 @dataclass
@@ -101,15 +101,16 @@ class ChartCache:
         self._settings: Settings | None = None
         self._since: datetime | None = None
 
-    def refresh(self, settings: Settings, store: SeriesReader) -> None:
-        """Fold in what was stored since the last refresh (all of the window the first time)."""
+    def refresh(
+        self, settings: Settings, store: SeriesReader, latest: Mapping[str, dict[str, Any]]
+    ) -> None:
+        """Fold in what was stored since the last refresh (all of the window the first time,
+        back from the newest of ``latest``, the store's latest observations)."""
         if settings is not self._settings:
             self._settings, self._since, self.windows = settings, None, {}
         since = self._since
         if since is None:
-            times = [
-                datetime.fromisoformat(str(o["time"])) for o in store.latest_observations().values()
-            ]
+            times = [datetime.fromisoformat(str(o["time"])) for o in latest.values()]
             if not times:
                 return
             since = max(times) - LOOKBACK
