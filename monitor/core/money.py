@@ -78,15 +78,19 @@ def parse_decimal(text: str, *, grouping: bool = False) -> Decimal:
     return _finite(number, text)
 
 
-# A plain positive decimal (no sign, exponent, blanks or grouping; at most 61 characters):
-# ``Decimal(cell)`` is then exactly what ``parse_decimal`` returns, with no checks to run.
-_PLAIN = re.compile(r"[0-9]{1,30}(?:\.[0-9]{1,30})?").fullmatch
+# A plain positive decimal: ASCII digits with at most one point (no sign, exponent, blanks
+# or grouping), at most 61 characters (a tape's cells may have 64). ``Decimal(cell)`` is then
+# exactly what ``parse_decimal`` returns, with no checks to run; anything else (``.``, ``1e5``,
+# `` 1``, ``١``) returns None and takes the full parse. Plain string methods, not a regex:
+# this runs for every number of every tape row.
+_PLAIN_MAX = 61
 
 
 def plain_positive(cell: str, low: Decimal, high: Decimal) -> Decimal | None:
     """``cell`` as a number when it is plainly written and inside ``[low, high]``, else None
     (the full parse then gives the value or the error)."""
-    if _PLAIN(cell) is None:
+    digits = cell.replace(".", "", 1)
+    if len(cell) > _PLAIN_MAX or not digits.isdigit() or not digits.isascii():
         return None
     value = Decimal(cell)
     return value if low <= value <= high and value > 0 else None

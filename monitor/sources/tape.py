@@ -239,18 +239,24 @@ class TapeReader:
                         "use an ISO 4217 code such as HKD",
                     )
             cell = row[i_price]
-            price = (
-                numbers.get(cell)
-                or plain_positive(cell, price_low, price_high)
-                or self._positive(cell, line, i_price, "price", numbers)
-            )
+            price = numbers.get(cell)
+            if price is None:
+                price = plain_positive(cell, price_low, price_high)
+                if price is None:
+                    price = self._positive(cell, line, i_price, "price", numbers)
+                elif len(numbers) < 8192:
+                    # prices sit on a tick grid: the plain parse is cached too (a cell's
+                    # text always gives the same value; price and day_high share one range)
+                    numbers[cell] = price
             high = None
             if i_high is not None and (cell := row[i_high]):
-                high = (
-                    numbers.get(cell)
-                    or plain_positive(cell, price_low, price_high)
-                    or self._positive(cell, line, i_high, "day_high", numbers)
-                )
+                high = numbers.get(cell)
+                if high is None:
+                    high = plain_positive(cell, price_low, price_high)
+                    if high is None:
+                        high = self._positive(cell, line, i_high, "day_high", numbers)
+                    elif len(numbers) < 8192:
+                        numbers[cell] = high
             shares = None
             if i_shares is not None and row[i_shares].strip():
                 shares = SharesCount(self._count(row[i_shares], line, i_shares), "tape")
