@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     from monitor.sources import ranking as rk
     from monitor.sources.live import LiveSource
     from monitor.sources.yahoo import YahooChart
+    from monitor.store.ha import SharedRole
+    from monitor.store.leadership import DeliveryLease, Leadership
+    from monitor.store.postgres import PgStore
 
 BUNDLED_TAPE = Path(__file__).parent / "data" / "xiaomi_2025-01-20_2025-03-10.csv"
 
@@ -60,7 +63,10 @@ def open_store(
     settings: Settings, explicit: Path | None, *, read_only: bool = False, existing: bool = False
 ) -> Store:
     """``read_only``: an existing db, nothing created (a ``ConfigError`` naming the daemon's);
-    ``existing``: the same check, then opened for writing (``outbox retry``/``flush``)."""
+    ``existing``: the same check, then opened for writing (``outbox retry``/``flush``).
+    With ``[store] url = "postgresql://..."`` (and no ``--state-db``): that database."""
+    if explicit is None and settings.store.postgres_url is not None:
+        return pg_store(settings)
     path = state_db_path(settings, explicit)
     if read_only or existing:
         store = Store.open_read_only(path, daemon_db=state_db_path(settings, None))
@@ -68,6 +74,65 @@ def open_store(
             return store
         store.close()
     return Store.open(path)
+
+
+def pg_password(settings: Settings, environ: Mapping[str, str] | None = None) -> str | None:
+    """The PostgreSQL password from ``[store] password_credential``, if set (else the url's,
+    ``PGPASSWORD`` or ``~/.pgpass``, as libpq finds them)."""
+    import os
+
+    from monitor.notify.secrets import read_credential
+
+    name = settings.store.password_credential
+    if name is None:
+        return None
+    return read_credential(
+        name, "store.password_credential", os.environ if environ is None else environ
+    )
+
+
+def _need_psycopg() -> None:
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "a postgresql:// store needs psycopg 3, which is not installed",
+            "store.url",
+            "pip install 'mcap-monitor[postgres]'",
+        ) from None
+
+
+def pg_store(settings: Settings, fence: Leadership | None = None) -> PgStore:
+    """A connection to the ``[store] url`` database, fenced by ``fence`` when given."""
+    _need_psycopg()
+    from monitor.store.postgres import PgStore
+
+    url = settings.store.postgres_url
+    assert url is not None
+    return PgStore.connect(url, fence, password=pg_password(settings))
+
+
+def failover_after(settings: Settings) -> float:
+    """``[store] failover_after``, else 2 poll intervals; never under one second."""
+    configured = settings.store.failover_after
+    return max(1.0, configured if configured is not None else 2 * settings.daemon.poll_interval)
+
+
+def shared_role(settings: Settings) -> SharedRole:
+    """Leadership (and the delivery lease) among the instances on the ``[store] url`` db."""
+    _need_psycopg()
+    from monitor.store.ha import SharedRole, timing
+    from monitor.store.leadership import DeliveryLease, Leadership
+
+    url = settings.store.postgres_url
+    assert url is not None
+    password = pg_password(settings)
+    interval, silent = timing(failover_after(settings))
+    return SharedRole(
+        Leadership(url, stale_after=silent, password=password),
+        DeliveryLease(url, stale_after=silent, password=password),
+        interval=interval,
+    )
 
 
 def http_session(purpose: str = "daemon") -> requests.Session:
@@ -229,11 +294,13 @@ def dispatcher(
     environ: Mapping[str, str] | None = None,
     out: TextIO | None = None,
     redactor: Redactor | None = None,
+    lease: DeliveryLease | None = None,
 ) -> OutboxDispatcher:
     """The outbox dispatcher over the configured sinks.
 
     A file-backed ``store`` is opened a second time, so the dispatcher's writes never join a
     transaction of the caller's connection, and only one process delivers from a db file.
+    On PostgreSQL only the holder of the delivery lease (``lease``, or a new one) sends.
     """
     from monitor.notify.dblock import DeliveryLock
     from monitor.notify.outbox import OutboxDispatcher
@@ -242,6 +309,17 @@ def dispatcher(
     redact = redactor or Redactor()
     built = sinks(settings, redact, environ=environ, out=out)
     own = store.path is not None
+    lock: DeliveryLock | DeliveryLease | None = None
+    if store.path is not None:
+        lock = DeliveryLock(store.path)
+    elif lease is not None:
+        lock = lease
+    elif settings.store.postgres_url is not None:
+        from monitor.store.leadership import DeliveryLease
+        from monitor.store.postgres import PgStore
+
+        if isinstance(store, PgStore):
+            lock = DeliveryLease(store.url, password=pg_password(settings))
     return OutboxDispatcher(
         settings,
         Store.open(store.path) if store.path is not None else store,
@@ -249,7 +327,7 @@ def dispatcher(
         clock,
         sinks=built,
         redactor=redact,
-        lock=DeliveryLock(store.path) if store.path is not None else None,
+        lock=lock,
         own_store=own,
         backoff=backoff,
         max_age=max_age,
@@ -327,19 +405,25 @@ class DaemonWiring:
     """What the daemon rebuilds from new settings on reload: its source and its dispatcher."""
 
     def __init__(
-        self, session: requests.Session, clock: Clock, state_dir: Path | None, store: Store
+        self,
+        session: requests.Session,
+        clock: Clock,
+        state_dir: Path | None,
+        store: Store,
+        lease: DeliveryLease | None = None,
     ) -> None:
         self.session = session
         self.clock = clock
         self.state_dir = state_dir
         self.store = store  # the delivery connection
+        self.lease = lease  # on a shared db: the delivery lease the role keeps alive
 
     def source(self, settings: Settings, resume_after: Mapping[str, datetime]) -> ObservationSource:
         prices = self.store.last_prices()
         return observation_source(settings, resume_after, self.state_dir, self.session, prices)
 
     def dispatcher(self, settings: Settings) -> Dispatcher:
-        return dispatcher(settings, self.store, self.session, self.clock)
+        return dispatcher(settings, self.store, self.session, self.clock, lease=self.lease)
 
     def status_store(self, settings: Settings) -> Store:
         """A read-only connection of its own, for the status page (never the poll's)."""
@@ -360,15 +444,18 @@ def build_daemon(
     source: ObservationSource | None = None,
     dispatcher: Dispatcher | None = None,
     rng: random.Random | None = None,
+    role: SharedRole | None = None,
 ) -> Daemon:
-    """A daemon over two connections to one db (polls and delivery never share one)."""
+    """A daemon over two connections to one db (polls and delivery never share one);
+    ``role``: leadership among the instances sharing a PostgreSQL db."""
     from monitor.daemon.app import Daemon
 
+    lease = role.delivery if role is not None else None
     return Daemon(
         settings,
         store,
         delivery_store,
-        wiring=DaemonWiring(session, clock, state_dir, delivery_store),
+        wiring=DaemonWiring(session, clock, state_dir, delivery_store, lease),
         config_path=config_path,
         clock=clock,
         wall=SystemClock(),
@@ -378,6 +465,7 @@ def build_daemon(
         source=source,
         dispatcher=dispatcher,
         rng=rng,
+        role=role,
     )
 
 
@@ -388,10 +476,27 @@ def run_service(config: Path | None, state_db: Path | None) -> int:
     from monitor.store.replay import ReplayStore
 
     settings, path = load_settings(config)
+    tape = settings.source.kind == "tape"
+    if state_db is None and settings.store.postgres_url is not None:
+        # several instances on one database: the leader polls, any one delivers
+        role = shared_role(settings)
+        store, delivery = pg_store(settings, role.leadership), pg_store(settings)
+        # a tape is recorded history: its alerts are marked as a replay, as `replay --notify`'s
+        store.replay_mark = delivery.replay_mark = tape
+        daemon = build_daemon(
+            settings,
+            store,
+            delivery,
+            config_path=path,
+            clock=SystemClock(),
+            session=http_session(),
+            notifier=SystemdNotifier(),
+            role=role,
+        )
+        return run_daemon(daemon)
     db = state_db_path(settings, state_db)
     check_state_dir(db.parent)
-    # a tape is recorded history: its alerts are marked as a replay, as `replay --notify`'s
-    opened = ReplayStore if settings.source.kind == "tape" else Store
+    opened = ReplayStore if tape else Store
     daemon = build_daemon(
         settings,
         opened.open(db),

@@ -197,6 +197,25 @@ class DeliveryStats:
     pending: int = 0
 
 
+class DeliveryClaim(Protocol):
+    """The right to deliver from a shared outbox: one process (or instance) at a time."""
+
+    @property
+    def held(self) -> bool:
+        """Whether this process has it (as of its last ``try_acquire``)."""
+        ...
+
+    def try_acquire(self) -> bool:
+        """Take or keep it; True while this process has it."""
+        ...
+
+    def release(self) -> None: ...
+
+    def holder(self) -> str:
+        """Who has it (a pid, an instance name), ``?`` when unknown."""
+        ...
+
+
 class Dispatcher(Protocol):
     """Sends due outbox rows; marks a row delivered only after the receiver's success."""
 
@@ -206,4 +225,49 @@ class Dispatcher(Protocol):
 
     def close(self) -> None:
         """Stop background work and release the database."""
+        ...
+
+
+# -- several instances on one database -------------------------------------------------------
+@dataclass(frozen=True)
+class RoleView:
+    """What this instance is now: ``leader`` (polls, evaluates, writes) or ``follower``."""
+
+    role: str  # "leader" or "follower"
+    me: str  # this instance, "host:pid"
+    leader: str  # the leading instance ("" when unknown)
+    epoch: int  # the leader epoch (0 with one instance on SQLite)
+    since: datetime | None  # when ``leader`` took over, if known
+    shared: bool = False  # True when instances share the database (PostgreSQL)
+    note: str = ""  # why this instance cannot lead now (the server unreachable...)
+
+    @property
+    def leading(self) -> bool:
+        return self.role == "leader"
+
+    def describe(self) -> str:
+        """``leader`` or ``follower of HOST:PID since ...`` (``STATUS=``, ``status``)."""
+        if self.leading:
+            return f"leader (epoch {self.epoch})" if self.shared else "leader"
+        since = f" since {self.since.isoformat(timespec='seconds')}" if self.since else ""
+        return f"follower of {self.leader or '?'}{since}"
+
+
+class Role(Protocol):
+    """Leadership among instances sharing one database; one instance alone always leads."""
+
+    interval: float
+    """Seconds between two ``check`` calls (the daemon's ``lead`` job)."""
+
+    def check(self) -> RoleView:
+        """Take or keep leadership if possible; what this instance is now."""
+        ...
+
+    def lost(self, exc: BaseException) -> bool:
+        """Whether ``exc`` (raised by a write) means leadership or the database was lost; if so,
+        this instance is a follower until the next ``check`` wins again."""
+        ...
+
+    def release(self) -> None:
+        """Give leadership (and any lease) up, at stop."""
         ...

@@ -34,12 +34,13 @@ from monitor.daemon.health import HealthServer, HealthState, parse_listen
 from monitor.daemon.jobs import Jobs
 from monitor.daemon.metrics import Metrics
 from monitor.daemon.reload import Reload
+from monitor.daemon.roles import RoleWatch, SoloRole
 from monitor.daemon.sdnotify import SystemdNotifier, watchdog_interval
 from monitor.daemon.status_page.api import page_for
 from monitor.daemon.telemetry import Telemetry
 from monitor.daemon.trading_calendar import PollPlanner, build_calendars
 from monitor.errors import ConfigError
-from monitor.ports import Clock, Dispatcher, ObservationSource, Store
+from monitor.ports import Clock, Dispatcher, ObservationSource, Role, RoleView, Store
 from monitor.service import Engine
 from monitor.settings import Settings
 
@@ -96,6 +97,7 @@ class Daemon(Jobs, Reload):
         source: ObservationSource | None = None,
         dispatcher: Dispatcher | None = None,
         rng: random.Random | None = None,
+        role: Role | None = None,
     ) -> None:
         self.config_path = config_path
         self.exit_code = 0
@@ -123,6 +125,15 @@ class Daemon(Jobs, Reload):
         self._tape_done_logged = False
         self._stuck_logged = False
         self.telemetry = Telemetry(self.metrics, self.health, delivery_store)
+        self.role: Role = role or SoloRole()
+        solo = isinstance(self.role, SoloRole)
+        self.roles = RoleWatch(
+            self.metrics,
+            self.health,
+            self.role.check() if solo else RoleView("follower", "", "", 0, None, shared=True),
+        )
+        # the leader epoch the engine's state was read under (a takeover reads it again)
+        self._state_epoch: int | None = self.roles.view.epoch if solo else None
 
     # -- composition ----------------------------------------------------------------------
     def _build(
@@ -174,6 +185,11 @@ class Daemon(Jobs, Reload):
             try:
                 fn()
             except Exception as exc:  # noqa: BLE001 - a failing job is logged, never fatal
+                if name in _STATE_JOBS and self.role.lost(exc):
+                    # fenced out, or the database went away: a follower, never a crash loop
+                    self._on_role(self.role.check())
+                    self.health.record_job(name, None)
+                    return
                 self.metrics.job_failures.labels(name).inc()
                 self.health.record_job(name, f"{type(exc).__name__}: {exc}")
                 log.error("job_failed", job=name, error=f"{type(exc).__name__}: {exc}")
@@ -243,10 +259,12 @@ class Daemon(Jobs, Reload):
                 "default": ThreadPoolExecutor(1),
                 "delivery": ThreadPoolExecutor(1),
                 "beat": ThreadPoolExecutor(1),
+                "lead": ThreadPoolExecutor(1),
             },
             job_defaults={"coalesce": True, "max_instances": 1},
             timezone=UTC,
         )
+        self._on_role(self.role.check())  # the first instance up leads from its first poll
         d = self.settings.daemon
         now = self.wall.now()
         grace = max(1, int(d.poll_interval))
@@ -257,10 +275,12 @@ class Daemon(Jobs, Reload):
             ("housekeeping", self.housekeeping, 86400, "default", now + timedelta(seconds=60)),
             ("deliver", self.deliver, d.dispatch_interval, "delivery", now),
             ("heartbeat", self.heartbeat, self.beat_interval, "beat", now),
+            ("lead", self.lead, self.role.interval, "lead", now),
         ]
         for job_id, fn, interval, executor, first in jobs:
             extra: dict[str, Any] = {} if first is None else {"next_run_time": first}
-            beat = job_id == "heartbeat"  # steady period, not aligned: it feeds the watchdog
+            # steady periods, not aligned: the watchdog's feed, the leader's sign of life
+            beat = job_id in ("heartbeat", "lead")
             sched.add_job(
                 self._job(job_id, fn),
                 trigger=IntervalTrigger(seconds=interval) if beat else self._trigger(interval),
@@ -340,6 +360,7 @@ class Daemon(Jobs, Reload):
             os._exit(0)
         self._close_servers()
         _close_later(self.parts.dispatcher)
+        self.role.release()
         self.store.close()
         self.delivery_store.close()
         log.info("daemon_stopped")
@@ -350,6 +371,9 @@ class Daemon(Jobs, Reload):
             self.health_server.close()
             self.health_server = None
         self.notifier.close()
+
+
+_STATE_JOBS = ("poll", "housekeeping", "offhours", "ranking")  # jobs that write the state
 
 
 def _close_later(dispatcher: Dispatcher) -> None:

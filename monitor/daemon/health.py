@@ -73,6 +73,7 @@ class HealthState:
         self._jobs_failing: dict[str, str] = {}
         self._summary = ""
         self._sources: dict[str, dict[str, Any]] = {}
+        self._role: dict[str, Any] = {"role": "leader", "leader": "", "epoch": 0}
 
     def set_symbols(self, symbols: Iterable[str]) -> None:
         with self._lock:
@@ -137,6 +138,11 @@ class HealthState:
         with self._lock:
             self._in_session = in_session
 
+    def set_role(self, role: dict[str, Any]) -> None:
+        """``role``, ``leader``, ``epoch``... of this instance (``daemon.roles``)."""
+        with self._lock:
+            self._role = dict(role)
+
     def set_summary(self, text: str) -> None:
         with self._lock:
             self._summary = text
@@ -169,6 +175,7 @@ class HealthState:
                 "problems": problems,
                 "warnings": warnings,
                 "summary": self._summary,
+                **self._role,
                 "in_session": self._in_session,
                 "scheduler_heartbeat": _iso(beat),
                 "symbols": symbols,

@@ -22,11 +22,12 @@ from monitor.daemon.sdnotify import SystemdNotifier
 from monitor.daemon.telemetry import Telemetry
 from monitor.daemon.trading_calendar import PollPlan, Session, build_calendars
 from monitor.errors import ConfigError, MonitorError
-from monitor.ports import Clock, DeliveryStats, Store
+from monitor.ports import Clock, DeliveryStats, Role, RoleView, Store
 from monitor.settings import Settings
 
 if TYPE_CHECKING:
-    from monitor.daemon.app import Parts
+    from monitor.daemon.app import Parts, Wiring
+    from monitor.daemon.roles import RoleWatch
 
 log = structlog.get_logger("mcap.daemon")
 
@@ -52,20 +53,59 @@ class Jobs:
     _running_lock: threading.Lock
     _tape_done_logged: bool
     _stuck_logged: bool
+    role: Role
+    roles: RoleWatch
+    wiring: Wiring
+    _state_epoch: int | None
 
     @property
     def settings(self) -> Settings:
         return self.parts.settings
 
+    # -- leadership -----------------------------------------------------------------------
+    def lead(self) -> RoleView:
+        """Take or keep leadership (the leader's sign of life); publish what this instance is."""
+        view = self.role.check()
+        self._on_role(view)
+        return view
+
+    def _on_role(self, view: RoleView) -> None:
+        before = self.roles.view
+        self.roles.update(view)
+        if (view.leading, view.leader, view.note) != (before.leading, before.leader, before.note):
+            self.telemetry.role = view.describe() if view.shared else ""
+            self.telemetry.update_status(self.settings)
+            self.notifier.status(self.telemetry.status)
+
+    def _leading(self) -> bool:
+        """Whether this instance leads; after a takeover, the state is read again first (the
+        previous leader moved it on)."""
+        view = self.roles.view
+        if not view.leading:
+            return False
+        if self._state_epoch != view.epoch:
+            from dataclasses import replace
+
+            from monitor.service import Engine
+
+            parts = self.parts
+            engine = Engine(parts.settings, self.store)
+            source = self.wiring.source(parts.settings, engine.last_times)
+            self.parts = replace(parts, engine=engine, source=source)
+            self._state_epoch = view.epoch
+            log.info("state_loaded", epoch=view.epoch, rules=len(engine.states))
+        return True
+
     def poll(self) -> PollPlan:
         """One poll tick: ask the calendar, fetch, evaluate, persist, enqueue, wake delivery."""
-        parts = self.parts
         now = self.clock.now()
         t = now.timestamp()
+        parts = self.parts
         plan = parts.planner.plan(t)
         self.health.set_session(parts.planner.in_session(t))
-        if not plan:
+        if not plan or not self._leading():
             return plan
+        parts = self.parts
         started = time.perf_counter()
         try:
             result = parts.source.poll(plan.symbols, now)
@@ -214,15 +254,18 @@ class Jobs:
     def offhours(self) -> None:
         """Outside sessions: let live sources refresh FX and share counts."""
         parts = self.parts
-        if parts.planner.in_session(self.clock.now().timestamp()):
+        if parts.planner.in_session(self.clock.now().timestamp()) or not self._leading():
             return
         parts.source.refresh_offhours(self.clock.now())
 
     def ranking(self) -> None:
-        self.parts.source.refresh_ranking(self.clock.now())
+        if self._leading():
+            self.parts.source.refresh_ranking(self.clock.now())
 
     def housekeeping(self) -> None:
         """Drop observations past retention; extend the calendars before they run out."""
+        if not self._leading():
+            return
         now = self.clock.now()
         cutoff = now - timedelta(days=self.settings.daemon.retention_days)
         with self.store.transaction():

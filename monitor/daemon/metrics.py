@@ -121,6 +121,14 @@ class Metrics:
         self.job_failures = Counter(
             "mcap_job_failures", "Scheduled jobs that raised, by job", ["job"], registry=r
         )
+        self.leader = Gauge(
+            "mcap_leader", "1 while this instance leads (polls and evaluates), else 0", registry=r
+        )
+        self.leader_changes = Counter(
+            "mcap_leader_changes",
+            "Times this instance became the leader or stopped being it",
+            registry=r,
+        )
         self.heartbeat_pings = Counter(
             "mcap_heartbeat_url_pings", "heartbeat_url pings by outcome", ["outcome"], registry=r
         )

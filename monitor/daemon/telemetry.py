@@ -35,6 +35,7 @@ class Telemetry:
         self.delivery_store = delivery_store
         self.views: dict[str, SymbolView] = {}
         self.status = ""
+        self.role = ""  # "leader (epoch 3)", "follower of host:pid since ..." (shared db only)
         self._degraded: dict[str, str] = {}
         self._outbox_seen = delivery_store.outbox_counts_by_sink()
         self.outbox = delivery_store.outbox_counts()
@@ -147,6 +148,8 @@ class Telemetry:
         else:
             head = f"{len(self.views)}/{len(settings.symbols)} symbols quoted"
         self.status = f"{head}, {rules} rule{'s' if rules != 1 else ''}, {pending} pending"
+        if self.role:
+            self.status = f"{self.role}; {self.status}"
         self.health.set_summary(self.status)
 
     def keep_symbols(self, symbols: set[str]) -> None:

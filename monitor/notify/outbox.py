@@ -9,7 +9,6 @@ own threads so a hanging or dead sink never delays the others.
 from __future__ import annotations
 
 import random
-import sqlite3
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -23,13 +22,12 @@ import structlog
 
 from monitor.errors import DeliveryError
 from monitor.notify.backoff import Backoff, retry_delay, span_text
-from monitor.notify.dblock import DeliveryLock
 from monitor.notify.http import request_deadline
 from monitor.notify.lanes import LaneResult, Totals
 from monitor.notify.quiet import QuietHours, superseded_by
 from monitor.notify.secrets import Redactor
 from monitor.notify.templates import message_for_row
-from monitor.ports import Clock, DeliveryStats, Sink
+from monitor.ports import Clock, DeliveryClaim, DeliveryStats, Sink
 from monitor.settings import Settings
 from monitor.store import OutboxRow, Store
 
@@ -55,7 +53,7 @@ class OutboxDispatcher:
         *,
         sinks: Mapping[str, Sink],
         redactor: Redactor,
-        lock: DeliveryLock | None = None,
+        lock: DeliveryClaim | None = None,
         own_store: bool = False,
         backoff: Backoff | None = None,
         max_age: float | None = None,
@@ -250,6 +248,9 @@ class OutboxDispatcher:
                 result.retry_at = now  # out of time: the rest stays pending, untouched
                 return result
             tried += 1
+            if tried > 1 and not self.claim():
+                result.retry_at = now  # the lease went to another instance: it sends the rest
+                return result
             if not force and row.next_attempt_at > now:
                 # in order: a row waiting out its backoff keeps the later ones behind it
                 result.retry_at = row.next_attempt_at
@@ -323,7 +324,7 @@ class OutboxDispatcher:
         try:
             with self._db:
                 self.store.mark_delivered(row_id, done)
-        except sqlite3.Error as exc:
+        except Exception as exc:  # noqa: BLE001 - any backend's error: recorded on a later pass
             self._unrecorded[row_id] = (sid, done)
             log.warning("delivery_record_deferred", sink=sid, row=row_id, error=str(exc))
             return False

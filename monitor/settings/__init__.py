@@ -30,6 +30,7 @@ from monitor.settings.models import (
     SourceConfig,
     SymbolConfig,
 )
+from monitor.settings.store import StoreConfig
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -47,6 +48,7 @@ __all__ = [
     "SinkConfig",
     "SinkType",
     "SourceConfig",
+    "StoreConfig",
     "SymbolConfig",
     "load_settings",
     "read_toml",

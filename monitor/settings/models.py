@@ -29,6 +29,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from monitor.core.events import EVENT_KINDS, EventKind
 from monitor.core.money import check_currency, to_decimal
 from monitor.settings import checks
+from monitor.settings.store import StoreConfig
 
 
 def _currency(value: object) -> str:
@@ -347,6 +348,7 @@ class Settings(BaseSettings):
     ranking: RankingConfig = RankingConfig()
     health: HealthConfig = HealthConfig()
     daemon: DaemonConfig = DaemonConfig()
+    store: StoreConfig = StoreConfig()
     state_db: Path | None = None
 
     @classmethod

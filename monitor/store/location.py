@@ -28,10 +28,13 @@ def state_dir(settings: Settings) -> Path:
 
 
 def state_db_path(settings: Settings, explicit: Path | None) -> Path:
-    """The state database: ``--state-db``, else ``state_db`` in config, else in the state dir;
-    always an absolute path (what the ``state db:`` lines print)."""
+    """The state database: ``--state-db``, else ``[store] url = "sqlite:///..."``, else
+    ``state_db`` in config, else in the state dir; always an absolute path (what the
+    ``state db:`` lines print)."""
     if explicit is not None:
         return explicit.absolute()
+    if settings.store.sqlite_path is not None:
+        return settings.store.sqlite_path.absolute()
     if settings.state_db is not None:
         return settings.state_db.absolute()
     return (state_dir(settings) / DB_NAME).absolute()

@@ -30,12 +30,16 @@ class OutboxQueries:
     """The outbox half of ``Store`` (same connection, same transactions)."""
 
     conn: sqlite3.Connection
+    # a store for replayed history marks every alert it queues ``"mode": "replay"``
+    replay_mark = False
 
     # -- outbox ---------------------------------------------------------------------------
     def enqueue(
         self, message_id: str, sink_id: str, kind: str, payload: dict[str, Any], now: float
     ) -> bool:
         """Add one delivery; a message already queued for that sink is not added twice."""
+        if self.replay_mark:
+            payload = payload | {"mode": "replay"}
         cur = self.conn.execute(
             "INSERT INTO outbox (message_id, sink_id, kind, payload, created_at, "
             "next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "

@@ -10,14 +10,14 @@ every fenced transaction).
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import psycopg
 
 from monitor.errors import StoreError
-from monitor.store.leadership import Leadership, NotLeader, connect, redact_url
+from monitor.settings.store import redact_url
+from monitor.store.leadership import Leadership, NotLeader, connect
 from monitor.store.pg_schema import PG_MIGRATIONS
 from monitor.store.sqlite import Store
 
@@ -25,22 +25,35 @@ _MIGRATE_LOCK = 0x6D636170_0000  # advisory key: one instance migrates, the othe
 
 
 class _Conn:
-    """The slice of ``sqlite3.Connection`` the store's queries use, over a psycopg one."""
+    """The slice of ``sqlite3.Connection`` the store's queries use, over a psycopg one.
 
-    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+    A connection the server ended (a takeover, a restart, a network loss) is replaced by a
+    new one on the next statement; the statement that found it broken fails, so a
+    transaction never continues on another session.
+    """
+
+    def __init__(self, raw: psycopg.Connection[Any], reopen: Callable[[], Any] | None) -> None:
         self.raw = raw
+        self._reopen = reopen
+
+    def _live(self) -> psycopg.Connection[Any]:
+        if (self.raw.closed or self.raw.broken) and self._reopen is not None:
+            self.raw = self._reopen()
+        return self.raw
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> psycopg.Cursor[Any]:
+        raw = self._live()
         # no parameters: sent as is (a migration holds several statements)
         if not params:
-            return self.raw.execute(sql)
-        return self.raw.execute(sql.replace("?", "%s"), tuple(params))
+            return raw.execute(sql)
+        return raw.execute(sql.replace("?", "%s"), tuple(params))
 
     def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
-        with self.raw.cursor() as cur:
+        with self._live().cursor() as cur:
             cur.executemany(sql.replace("?", "%s"), [tuple(r) for r in rows])
 
     def close(self) -> None:
+        self._reopen = None
         self.raw.close()
 
 
@@ -54,9 +67,24 @@ class PgStore(Store):
         self.fence = fence
 
     @classmethod
-    def connect(cls, url: str, fence: Leadership | None = None) -> PgStore:
-        """Connect to ``url`` and migrate the schema forward (``StoreError`` when unreachable)."""
-        store = cls(_Conn(connect(url)), url, fence)
+    def connect(
+        cls,
+        url: str,
+        fence: Leadership | None = None,
+        *,
+        password: str | None = None,
+        app: str | None = None,
+    ) -> PgStore:
+        """Connect to ``url`` and migrate the schema forward (``StoreError`` when unreachable).
+
+        ``password``: from a credential, over the url's; ``app``: this instance's name (the
+        fence's, when fenced), so a takeover can end all of its sessions."""
+        name = app or (fence.me if fence is not None else None)
+
+        def reopen() -> psycopg.Connection[Any]:
+            return connect(url, password=password, app=name)
+
+        store = cls(_Conn(reopen(), reopen), url, fence)
         try:
             store._migrate()
         except psycopg.Error as exc:
@@ -137,9 +165,4 @@ class PgStore(Store):
         self.conn.close()
 
 
-def host_name() -> str:
-    """This instance as other instances see it in the leader row."""
-    return socket.gethostname()
-
-
-__all__ = ["NotLeader", "PgStore", "host_name"]
+__all__ = ["NotLeader", "PgStore"]

@@ -8,15 +8,11 @@ carries it.
 
 from __future__ import annotations
 
-from typing import Any
-
 from monitor.store.sqlite import Store
 
 
 class ReplayStore(Store):
-    """A store whose queued alerts are marked ``"mode": "replay"`` (never taken for live)."""
+    """A store whose queued alerts are marked ``"mode": "replay"`` (never taken for live);
+    a PostgreSQL store is marked by setting ``replay_mark`` on it."""
 
-    def enqueue(
-        self, message_id: str, sink_id: str, kind: str, payload: dict[str, Any], now: float
-    ) -> bool:
-        return super().enqueue(message_id, sink_id, kind, payload | {"mode": "replay"}, now)
+    replay_mark = True

@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import sqlite3
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+
+
+def instance_name() -> str:
+    """This process as other instances see it: ``host:pid`` (its sessions' application_name,
+    the leader row's holder)."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:63]
 
 
 def readable_decimal(text: object) -> Decimal | None:
