@@ -19,7 +19,7 @@ from monitor import __version__
 from monitor.clock import SystemClock
 from monitor.errors import ConfigError
 from monitor.ports import BatchQuoteSource, Clock, Dispatcher, ObservationSource
-from monitor.settings import Settings, load_settings
+from monitor.settings import Settings, StoreConfig, load_settings
 from monitor.store import Store
 from monitor.store.location import DB_NAME as DB_NAME
 from monitor.store.location import check_state_dir as check_state_dir
@@ -74,6 +74,20 @@ def open_store(
             return store
         store.close()
     return Store.open(path)
+
+
+def store_at(config: StoreConfig, *, read_only: bool = False) -> Store:
+    """The store at a url of its own (``store copy``): SQLite read-only or created, or
+    PostgreSQL (password from the url, ``PG*`` variables or ``~/.pgpass``)."""
+    url = config.postgres_url
+    if url is not None:
+        _need_psycopg()
+        from monitor.store.postgres import PgStore
+
+        return PgStore.connect(url)
+    path = config.sqlite_path
+    assert path is not None
+    return Store.open_read_only(path) if read_only else Store.open(path)
 
 
 def pg_password(settings: Settings, environ: Mapping[str, str] | None = None) -> str | None:

@@ -18,6 +18,7 @@ from monitor.commands import (
     replay,
     run_cmd,
     status_cmd,
+    store_cmd,
     tape_cmd,
 )
 from monitor.errors import MonitorError
@@ -32,6 +33,7 @@ COMMAND_MODULES = (
     run_cmd,
     backtest_cmd,
     check,
+    store_cmd,
     completion_cmd,
 )
 

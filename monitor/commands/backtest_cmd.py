@@ -180,7 +180,7 @@ def run_report(args: argparse.Namespace) -> int:
 
         require_matplotlib(args.plot)
     store = bootstrap.open_store(settings, args.state_db, read_only=True)
-    print(f"state db: {store.path}", file=sys.stderr)
+    print(f"state db: {store.where}", file=sys.stderr)
     try:
         series = backtest.rule_series(settings, store, since)
         events = sorted((e for s in series for e in s.events), key=lambda e: e.time)

@@ -98,7 +98,7 @@ def _when(ts: float | None) -> str:
 def list_outbox(args: argparse.Namespace) -> int:
     settings = bootstrap.settings_from(args.config)
     store = bootstrap.open_store(settings, args.state_db, read_only=True)
-    print(f"state db: {store.path}", file=sys.stderr)
+    print(f"state db: {store.where}", file=sys.stderr)
     now = bootstrap.clock().now().timestamp()
     try:
         rows = store.outbox_list()
@@ -164,7 +164,7 @@ def retry_outbox(args: argparse.Namespace) -> int:
         )
     settings = bootstrap.settings_from(args.config)
     store = bootstrap.open_store(settings, args.state_db, existing=True)
-    print(f"state db: {store.path}", file=sys.stderr)
+    print(f"state db: {store.where}", file=sys.stderr)
     now = bootstrap.clock().now().timestamp()
     try:
         with store.transaction():
@@ -184,7 +184,7 @@ def retry_outbox(args: argparse.Namespace) -> int:
 def flush_outbox(args: argparse.Namespace) -> int:
     settings = bootstrap.settings_from(args.config)
     store = bootstrap.open_store(settings, args.state_db, existing=True)
-    print(f"state db: {store.path}", file=sys.stderr)
+    print(f"state db: {store.where}", file=sys.stderr)
     try:
         return bootstrap.deliver_now(settings, store, wait=args.wait, log_level=args.log_level)
     finally:

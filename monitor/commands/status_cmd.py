@@ -48,7 +48,7 @@ def register(
 
 def _open(settings: Settings, explicit: Path | None) -> Store:
     store = bootstrap.open_store(settings, explicit, read_only=True)
-    print(f"state db: {store.path}", file=sys.stderr)
+    print(f"state db: {store.where}", file=sys.stderr)
     return store
 
 
@@ -153,11 +153,14 @@ def status(args: argparse.Namespace) -> int:
         items = rule_status(settings, store)
         counts = store.outbox_counts()
         degraded = quote_health(store.meta("quote_health"))
+        leader = store.leader()
     finally:
         store.close()
     warnings = share_count_warnings(settings, date.today()) + degraded
     if args.json:
-        doc = {"state_db": str(store.path), "rules": items, "outbox": counts}
+        doc = {"state_db": store.where, "rules": items, "outbox": counts}
+        if leader is not None:
+            doc["leader"] = leader
         print(json.dumps(doc | {"warnings": warnings}, indent=2))
         return 0
     for item in items:
@@ -168,6 +171,10 @@ def status(args: argparse.Namespace) -> int:
     for warning in once_a_day(warnings, date.today()):
         print(f"warning: {warning}")
     print(f"outbox: {counts['pending']} pending, {counts['dead']} dead")
+    if leader is not None:
+        who = leader["holder"] or "none yet"
+        state = "leading" if leader["live"] else "not running (no instance leads now)"
+        print(f"leader: {who}, {state}, epoch {leader['epoch']} since {leader['since']}")
     return 0
 
 

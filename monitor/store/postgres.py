@@ -17,7 +17,7 @@ import psycopg
 
 from monitor.errors import StoreError
 from monitor.settings.store import redact_url
-from monitor.store.leadership import Leadership, NotLeader, connect
+from monitor.store.leadership import LEADER_LOCK, Leadership, NotLeader, connect
 from monitor.store.pg_schema import PG_MIGRATIONS
 from monitor.store.sqlite import Store
 
@@ -152,6 +152,24 @@ class PgStore(Store):
                 self.where,
                 "this instance stays a follower; the leader writes",
             )
+
+    def leader(self) -> dict[str, object] | None:
+        """The leader row, and whether its lease is held now (``live``)."""
+        row = self.conn.execute("SELECT epoch, holder, since FROM leader WHERE id = 1").fetchone()
+        held = self.conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND objsubid = 1 AND classid::bigint = ? AND objid::bigint = ?"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            (LEADER_LOCK >> 32, LEADER_LOCK & 0xFFFFFFFF),
+        ).fetchone()
+        if row is None:
+            return None
+        return {
+            "epoch": int(row[0]),
+            "holder": str(row[1]),
+            "since": row[2].isoformat(timespec="seconds"),
+            "live": bool(held and held[0]),
+        }
 
     # -- statements in SQLite's own dialect ----------------------------------------------
     def observation_sources(self) -> tuple[str, str]:

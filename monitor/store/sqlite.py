@@ -151,6 +151,15 @@ class Store(OutboxQueries):
             )
         return cls(conn, path)
 
+    @property
+    def where(self) -> str:
+        """Where the state is, as the ``state db:`` lines show it."""
+        return str(self.path)
+
+    def leader(self) -> dict[str, object] | None:
+        """Which instance leads (a shared PostgreSQL store); ``None``: one instance, no roles."""
+        return None
+
     def close(self) -> None:
         self.conn.close()
 
