@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from dataclasses import replace as dataclass_replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -187,7 +188,7 @@ class Daemon(Jobs, Reload):
             except Exception as exc:  # noqa: BLE001 - a failing job is logged, never fatal
                 if name in _STATE_JOBS and self.role.lost(exc):
                     # fenced out, or the database went away: a follower, never a crash loop
-                    self._on_role(self.role.check())
+                    self._on_role(dataclass_replace(self.roles.view, role="follower", leader=""))
                     self.health.record_job(name, None)
                     return
                 self.metrics.job_failures.labels(name).inc()

@@ -164,3 +164,40 @@ def test_an_unreachable_server_at_start_is_one_line_and_exit_1(tmp_path: Path) -
     assert "s3cret-pw" not in text
     assert "Traceback" not in text
     json.dumps(text)  # printable
+
+
+@pytest.mark.timeout(120)
+def test_a_lost_connection_makes_a_follower_that_reconnects_without_crashing(
+    pg_server: str, tmp_path: Path
+) -> None:
+    with webhook_receiver() as receiver:
+        url = _database(pg_server)
+        config = _config(tmp_path, url, receiver)
+        expected = expected_message_ids(config)
+        proc = DaemonProcess(config, tmp_path / "a.log", None)
+        try:
+            assert wait_until(lambda: _leading(proc), 30), proc.log_path.read_text()
+            with psycopg.connect(url, autocommit=True) as c:
+                ended = c.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE application_name LIKE 'mcap-monitor %'"
+                ).fetchone()
+            assert ended is not None and ended[0] >= 2
+
+            def led_again() -> bool:
+                got = [r for r in proc.log_lines() if r.get("event") == "leadership_acquired"]
+                return len(got) >= 2
+
+            assert wait_until(led_again, 30), proc.log_path.read_text()
+            assert wait_until(lambda: set(_bodies(receiver)) >= expected, 60)
+            assert proc.proc.poll() is None, "a lost connection must never stop the daemon"
+        finally:
+            proc.kill()
+        lost = [r for r in proc.log_lines() if r.get("event") == "leadership_lost"]
+        assert len(lost) == 1, lost
+        assert not any(
+            r.get("event") == "raw" and "Traceback" in r["line"] for r in proc.log_lines()
+        )
+        bodies = _bodies(receiver)
+        assert set(bodies) == expected
+        assert all(len(v) == 1 for v in bodies.values())
