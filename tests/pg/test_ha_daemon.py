@@ -201,3 +201,56 @@ def test_a_lost_connection_makes_a_follower_that_reconnects_without_crashing(
         bodies = _bodies(receiver)
         assert set(bodies) == expected
         assert all(len(v) == 1 for v in bodies.values())
+
+
+@pytest.mark.timeout(120)
+def test_roles_are_visible_in_healthz_metrics_and_status(
+    pg_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import requests
+
+    from monitor.cli import main
+
+    with webhook_receiver() as receiver:
+        url = _database(pg_server)
+        config = _config(tmp_path, url, receiver)
+        a = DaemonProcess(config, tmp_path / "a.log", None)
+        b: DaemonProcess | None = None
+        try:
+            assert wait_until(lambda: _leading(a), 30), a.log_path.read_text()
+            b = follower = DaemonProcess(config, tmp_path / "b.log", None)
+            assert wait_until(lambda: follower.logged("following"), 30)
+            lead = requests.get(a.health_url() + "/healthz", timeout=10).json()
+            follow = requests.get(b.health_url() + "/healthz", timeout=10).json()
+            assert lead["role"] == "leader" and lead["epoch"] >= 1
+            assert follow["role"] == "follower"
+            assert follow["leader"] == lead["instance"] == f"{lead['instance']}"
+            assert follow["leader"].endswith(f":{a.proc.pid}")
+            assert follow["summary"].startswith(f"follower of {lead['instance']} since ")
+            metrics = requests.get(b.health_url() + "/metrics", timeout=10).text
+            assert "mcap_leader 0.0" in metrics
+            assert "mcap_leader 1.0" in requests.get(a.health_url() + "/metrics", timeout=10).text
+            assert main(["--config", str(config), "status"]) == 0
+            out = capsys.readouterr()
+            assert f"leader: {lead['instance']}, leading, epoch {lead['epoch']}" in out.out
+            assert "postgresql://postgres@" in out.err  # where the state is
+        finally:
+            a.kill()
+            if b is not None:
+                b.kill()
+
+
+def test_a_store_url_of_another_kind_is_a_config_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from monitor.cli import main
+
+    with webhook_receiver() as receiver:
+        config = _config(tmp_path, "mysql://root:hunter2@db/mcap", receiver)
+        assert main(["--config", str(config), "config", "validate"]) == 2
+        out = capsys.readouterr()
+        assert "store.url" in out.err
+        good = _config(tmp_path / "ok", "postgresql://mcap:hunter2@db/mcap", receiver)
+        assert main(["--config", str(good), "config", "show"]) == 0
+        out2 = capsys.readouterr()
+    assert "hunter2" not in out.out + out.err + out2.out + out2.err
