@@ -147,7 +147,8 @@ def test_a_paused_leader_is_fenced_out_and_wakes_up_a_follower(
         assert set(bodies) == expected
         assert all(len(v) == 1 for v in bodies.values())
     print(f"\nSIGSTOP takeover after {took:.2f} s (failover_after {FAILOVER_AFTER} s)")
-    assert took <= FAILOVER_AFTER + 1.0
+    # silence of failover_after/2, then a check every failover_after/4: room for a busy host
+    assert took <= 2 * FAILOVER_AFTER
 
 
 def test_an_unreachable_server_at_start_is_one_line_and_exit_1(tmp_path: Path) -> None:
