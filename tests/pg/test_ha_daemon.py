@@ -195,7 +195,9 @@ def test_a_lost_connection_makes_a_follower_that_reconnects_without_crashing(
         finally:
             proc.kill()
         lost = [r for r in proc.log_lines() if r.get("event") == "leadership_lost"]
-        assert len(lost) == 1, lost
+        # the lease connection and the poll's connection may each find the session gone
+        # (one loss each, never a loop)
+        assert 1 <= len(lost) <= 2, lost
         assert not any(
             r.get("event") == "raw" and "Traceback" in r["line"] for r in proc.log_lines()
         )
