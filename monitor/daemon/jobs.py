@@ -7,6 +7,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ from monitor.daemon.telemetry import Telemetry
 from monitor.daemon.trading_calendar import PollPlan, Session, build_calendars
 from monitor.errors import ConfigError, MonitorError
 from monitor.ports import Clock, DeliveryStats, Role, RoleView, Store
+from monitor.service import Engine
 from monitor.settings import Settings
 
 if TYPE_CHECKING:
@@ -84,10 +86,6 @@ class Jobs:
         if not view.leading:
             return False
         if self._state_epoch != view.epoch:
-            from dataclasses import replace
-
-            from monitor.service import Engine
-
             parts = self.parts
             engine = Engine(parts.settings, self.store)
             source = self.wiring.source(parts.settings, engine.last_times)

@@ -14,7 +14,6 @@ from monitor.errors import ConfigError, StoreError
 from monitor.store.sqlite import Store
 
 TABLES = ("meta", "rule_state", "events", "outbox", "observations")
-_IDENTITY = {"events": "seq", "outbox": "id", "observations": "id"}
 _BATCH = 5000
 
 
@@ -55,7 +54,7 @@ def copy_state(
             copied[table] = total
             if progress is not None:
                 progress(table, total)
-        _advance_identities(target)
+        target.advance_identities()
     for table in TABLES:
         have, want = _count(target, table), _count(source, table)
         if have != want:
@@ -65,14 +64,3 @@ def copy_state(
                 "report it; the source is unchanged",
             )
     return copied
-
-
-def _advance_identities(target: Store) -> None:
-    """On PostgreSQL, move each identity past the ids copied (SQLite does it by itself)."""
-    if target.path is not None or target.leader() is None:
-        return
-    for table, column in _IDENTITY.items():
-        target.conn.execute(
-            f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'),"
-            f" COALESCE((SELECT MAX({column}) FROM {table}), 0) + 1, false)"
-        )

@@ -48,6 +48,7 @@ __all__ = [
     "Lease",
     "NotLeader",
     "connect",
+    "holder_session",
     "instance_name",
     "redact_url",
 ]
@@ -92,30 +93,41 @@ class LeaderRow:
     since: datetime
 
 
+def holder_session(conn: psycopg.Connection[Any], key: int) -> tuple[int, str, float] | None:
+    """(pid, application_name, seconds silent) of the session holding advisory lock ``key``
+    in this database, ``None`` when nobody holds it."""
+    row = conn.execute(
+        "SELECT a.pid, a.application_name,"
+        " EXTRACT(EPOCH FROM clock_timestamp() - COALESCE(a.state_change, a.backend_start))"
+        " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+        " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " AND l.classid::bigint = %s AND l.objid::bigint = %s",
+        (key >> 32, key & 0xFFFFFFFF),
+    ).fetchone()
+    return None if row is None else (int(row[0]), str(row[1]), float(row[2]))
+
+
 class Lease:
     """One advisory-lock lease: ``try_acquire`` on every retry; ``held`` in between."""
 
-    what = "lease"
+    what = "leader"
+    key = LEADER_LOCK
 
     def __init__(
         self,
         url: str,
         me: str | None = None,
-        key: int = LEADER_LOCK,
         *,
         stale_after: float | None = None,
         password: str | None = None,
     ) -> None:
         self.url = url
         self.me = me or instance_name()
-        self.key = key
         self.stale_after = stale_after
         self.password = password
         self.held = False
-        self.changes = 0
-        """Times this instance took the lease or lost it."""
-        self.evicted = 0
-        """Silent holders this instance ended."""
+        self._holder = "?"  # who held it at the last failed try
         self._conn: psycopg.Connection[Any] | None = None
 
     def try_acquire(self) -> bool:
@@ -131,12 +143,10 @@ class Lease:
                 return True
             row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
             if not (row and row[0]):
-                if self.stale_after is not None:
-                    self._evict_silent(conn, self.stale_after)
+                self._busy(conn)
                 return False
             self._acquired(conn)
             self.held = True
-            self.changes += 1
             return True
         except psycopg.Error:
             self._lost()
@@ -145,32 +155,17 @@ class Lease:
     def _acquired(self, conn: psycopg.Connection[Any]) -> None:
         """What taking the lease writes (the leader bumps the epoch)."""
 
-    def _holder_session(self, conn: psycopg.Connection[Any]) -> tuple[int, str, float] | None:
-        """(pid, application_name, seconds silent) of the session holding the lease."""
-        row = conn.execute(
-            "SELECT a.pid, a.application_name,"
-            " EXTRACT(EPOCH FROM clock_timestamp() - COALESCE(a.state_change, a.backend_start))"
-            " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-            " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
-            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-            " AND l.classid::bigint = %s AND l.objid::bigint = %s",
-            (self.key >> 32, self.key & 0xFFFFFFFF),
-        ).fetchone()
-        return None if row is None else (int(row[0]), str(row[1]), float(row[2]))
-
     def holder(self) -> str:
-        """The instance holding the lease (``host:pid``), ``?`` when unknown."""
-        try:
-            found = self._holder_session(self._connection())
-        except (psycopg.Error, StoreError):
-            return "?"
-        if found is None:
-            return "?"
-        return found[1].removeprefix("mcap-monitor ")
+        """The instance that held the lease at the last failed ``try_acquire`` (``host:pid``),
+        ``?`` when unknown."""
+        return self._holder
 
-    def _evict_silent(self, conn: psycopg.Connection[Any], stale_after: float) -> None:
-        found = self._holder_session(conn)
-        if found is None or found[2] < stale_after:
+    def _busy(self, conn: psycopg.Connection[Any]) -> None:
+        """Note who holds the lease; end its sessions if it has been silent past
+        ``stale_after``."""
+        found = holder_session(conn, self.key)
+        self._holder = "?" if found is None else found[1].removeprefix("mcap-monitor ")
+        if found is None or self.stale_after is None or found[2] < self.stale_after:
             return
         pid, app, silent = found
         ended = conn.execute(
@@ -179,11 +174,10 @@ class Lease:
             " AND (pid = %s OR (application_name = %s AND application_name <> ''))",
             (pid, app),
         ).fetchone()
-        self.evicted += 1
         log.warning(
             "silent_holder_ended",
             lease=self.what,
-            holder=app.removeprefix("mcap-monitor "),
+            holder=self._holder,
             silent_seconds=round(silent, 1),
             sessions=int(ended[0]) if ended else 0,
         )
@@ -194,8 +188,6 @@ class Lease:
         return self._conn
 
     def _lost(self) -> None:
-        if self.held:
-            self.changes += 1
         self.held = False
         if self._conn is not None:
             self._conn.close()
@@ -209,19 +201,7 @@ class Lease:
 class Leadership(Lease):
     """This instance's claim to lead; ``epoch`` is the leader row's while ``held``."""
 
-    what = "leader"
-
-    def __init__(
-        self,
-        url: str,
-        me: str | None = None,
-        key: int = LEADER_LOCK,
-        *,
-        stale_after: float | None = None,
-        password: str | None = None,
-    ) -> None:
-        super().__init__(url, me, key, stale_after=stale_after, password=password)
-        self.epoch = 0
+    epoch = 0
 
     def _acquired(self, conn: psycopg.Connection[Any]) -> None:
         with conn.transaction():
@@ -250,13 +230,4 @@ class DeliveryLease(Lease):
     """The one instance delivering from the shared outbox (the dispatcher's ``lock``)."""
 
     what = "delivery"
-
-    def __init__(
-        self,
-        url: str,
-        me: str | None = None,
-        *,
-        stale_after: float | None = None,
-        password: str | None = None,
-    ) -> None:
-        super().__init__(url, me, DELIVERY_LOCK, stale_after=stale_after, password=password)
+    key = DELIVERY_LOCK

@@ -17,7 +17,13 @@ import psycopg
 
 from monitor.errors import StoreError
 from monitor.settings.store import redact_url
-from monitor.store.leadership import LEADER_LOCK, Leadership, NotLeader, connect
+from monitor.store.leadership import (
+    LEADER_LOCK,
+    Leadership,
+    NotLeader,
+    connect,
+    holder_session,
+)
 from monitor.store.pg_schema import PG_MIGRATIONS
 from monitor.store.sqlite import Store
 
@@ -36,20 +42,21 @@ class _Conn:
         self.raw = raw
         self._reopen = reopen
 
-    def _live(self) -> psycopg.Connection[Any]:
+    def live(self) -> psycopg.Connection[Any]:
+        """The session, reopened first if the server ended it."""
         if (self.raw.closed or self.raw.broken) and self._reopen is not None:
             self.raw = self._reopen()
         return self.raw
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> psycopg.Cursor[Any]:
-        raw = self._live()
+        raw = self.live()
         # no parameters: sent as is (a migration holds several statements)
         if not params:
             return raw.execute(sql)
         return raw.execute(sql.replace("?", "%s"), tuple(params))
 
     def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
-        with self._live().cursor() as cur:
+        with self.live().cursor() as cur:
             cur.executemany(sql.replace("?", "%s"), [tuple(r) for r in rows])
 
     def close(self) -> None:
@@ -63,6 +70,7 @@ class PgStore(Store):
     def __init__(self, conn: _Conn, url: str, fence: Leadership | None = None) -> None:
         # the queries inherited from ``Store`` need only ``execute``/``executemany``
         super().__init__(conn, None)  # type: ignore[arg-type]
+        self._pg = conn
         self.url = url
         self.fence = fence
 
@@ -156,20 +164,23 @@ class PgStore(Store):
     def leader(self) -> dict[str, object] | None:
         """The leader row, and whether its lease is held now (``live``)."""
         row = self.conn.execute("SELECT epoch, holder, since FROM leader WHERE id = 1").fetchone()
-        held = self.conn.execute(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-            " AND objsubid = 1 AND classid::bigint = ? AND objid::bigint = ?"
-            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-            (LEADER_LOCK >> 32, LEADER_LOCK & 0xFFFFFFFF),
-        ).fetchone()
+        live = holder_session(self._pg.live(), LEADER_LOCK) is not None
         if row is None:
             return None
         return {
             "epoch": int(row[0]),
             "holder": str(row[1]),
             "since": row[2].isoformat(timespec="seconds"),
-            "live": bool(held and held[0]),
+            "live": live,
         }
+
+    def advance_identities(self) -> None:
+        """Move each identity past the ids a copy inserted (``store copy``)."""
+        for table, column in (("events", "seq"), ("outbox", "id"), ("observations", "id")):
+            self.conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'),"
+                f" COALESCE((SELECT MAX({column}) FROM {table}), 0) + 1, false)"
+            )
 
     # -- statements in SQLite's own dialect ----------------------------------------------
     def observation_sources(self) -> tuple[str, str]:

@@ -160,6 +160,9 @@ class Store(OutboxQueries):
         """Which instance leads (a shared PostgreSQL store); ``None``: one instance, no roles."""
         return None
 
+    def advance_identities(self) -> None:
+        """After rows were inserted with their ids (``store copy``): SQLite needs nothing."""
+
     def close(self) -> None:
         self.conn.close()
 
