@@ -12,6 +12,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
+import numpy.typing as npt
+
 from monitor.core.events import Event
 from monitor.core.money import FxRate
 from monitor.core.quote import Quote
@@ -97,6 +100,31 @@ class PollResult:
     stale: list[str] = field(default_factory=list)
     # e.g. "HKD/CNY": "no fresh FX rate (yahoo: network; ecb: network; last 2025-02-01)"
     blocked_pairs: dict[str, str] = field(default_factory=dict)
+
+
+class ObservationBlock(Protocol):
+    """Rows of observations as columns (a tape's chunk read whole): what the engine's
+    block path reads. Floats only pick rows; ``observation(j)`` is row ``j`` read exactly."""
+
+    time: npt.NDArray[np.int64]  # seconds since the epoch
+    currency: npt.NDArray[np.int32]  # index into ``currencies``
+    currencies: tuple[str, ...]
+    price: npt.NDArray[np.float64]
+    high: npt.NDArray[np.float64]  # NaN: no day high
+    fx: tuple[npt.NDArray[np.float64], ...]
+    pairs: tuple[tuple[str, str], ...]  # (base, quote) of each ``fx`` column
+    cutoffs: tuple[npt.NDArray[np.float64], ...]
+    tops: tuple[int, ...]  # the N of each cutoff column
+
+    def __len__(self) -> int: ...
+
+    def rows_of(self) -> dict[str, npt.NDArray[np.int64]]:
+        """Each symbol's rows to evaluate, in time order."""
+        ...
+
+    def observation(self, j: int) -> Observation:
+        """Row ``j``, exactly as the row-by-row path reads it."""
+        ...
 
 
 class ObservationSource(Protocol):

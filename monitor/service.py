@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
+import numpy as np
+import numpy.typing as npt
+
 from monitor.core.band import Rates
 from monitor.core.evaluate import QuietBand, Skipped, evaluate, quiet_band, read_rule
 from monitor.core.events import Event, event_to_dict, stable_id
-from monitor.core.money import BOUNDS
+from monitor.core.money import BOUNDS, path_legs
+from monitor.core.prefilter import LineRows, effective_rates, line_rows
 from monitor.core.rules import RankRule, Rule, RuleState, ThresholdRule
 from monitor.core.shares import shares_on
 from monitor.core.valuation import Observation, SharesCount, valuate
 from monitor.errors import InputError
-from monitor.ports import Store
+from monitor.ports import ObservationBlock, Store
 from monitor.settings import RuleConfig, Settings, SinkConfig, SymbolConfig
 from monitor.store.schema import WATERMARK
 from monitor.store.sqlite import LastReading, utc_iso
@@ -32,6 +37,7 @@ SUMMARY_SENT = "baseline_summary_sent"
 # evaluated rows build none (the band is only ever a shortcut: results are the same)
 BAND_MISSES = 4
 BAND_REST = 16
+_PRICE_BOUNDS = BOUNDS["price"]
 
 
 def build_rule(cfg: RuleConfig) -> Rule:
@@ -112,8 +118,11 @@ class Engine:
         notify: bool = True,
         fast_path: bool = True,
         baseline_summary: bool = True,
+        store_events: bool = True,
     ) -> None:
         self.settings = settings
+        # False: events are returned, not written to the store (a throwaway in-memory one)
+        self.store_events = store_events
         # False: record events and state, enqueue no deliveries (a quiet history replay)
         self.notify = notify
         # skip evaluating rows that provably change nothing (see core.evaluate.quiet_band)
@@ -162,7 +171,11 @@ class Engine:
         self.last_times = self._floors()
 
     def process(
-        self, observations: Iterable[Observation], now: float, *, where: str = ""
+        self,
+        observations: Iterable[Observation | ObservationBlock],
+        now: float,
+        *,
+        where: str = "",
     ) -> BatchResult:
         """Evaluate a batch in one transaction; nothing is written if any row is rejected.
 
@@ -187,7 +200,11 @@ class Engine:
         return result
 
     def process_batched(
-        self, observations: Iterable[Observation], now: float, *, batch: int = 5000
+        self,
+        observations: Iterable[Observation | ObservationBlock],
+        now: float,
+        *,
+        batch: int = 5000,
     ) -> BatchResult:
         """``process`` in transactions of at most ``batch`` rows, so a long replay never
         holds the write lock for long; the results are summed."""
@@ -204,72 +221,226 @@ class Engine:
             total.skipped.update(part.skipped)
             total.enqueued += part.enqueued
 
-    def _process(self, observations: Iterable[Observation], result: BatchResult) -> None:
+    def _process(
+        self, observations: Iterable[Observation | ObservationBlock], result: BatchResult
+    ) -> None:
         rows: list[tuple[object, ...]] = []
-        store = self.store
-        states = self.states
-        record = self.record_observations
-        last_times = self.last_times
-        contexts = self._contexts
-        fast = self.fast_path
         newest: dict[str, tuple[Observation, SharesCount, date]] = {}
-        low, high = BOUNDS["price"]
-        for obs in observations:
-            ctx = contexts.get(obs.symbol)
-            if ctx is None:
-                raise InputError(
-                    f"symbol {obs.symbol!r} is not configured",
-                    f"observation at {obs.time.isoformat()} from {obs.source}",
-                    "add it to [[symbols]] or remove its rows",
-                )
-            if not low <= obs.price <= high:  # any source: never store what cannot render
-                result.skipped[(obs.symbol, f"price {obs.price} outside the sane range")] += 1
-                continue
-            moment = obs.time
-            last = last_times.get(obs.symbol)
-            if last is not None and moment <= last:
-                result.already_seen += 1
-                continue
-            last_times[obs.symbol] = moment
-            day_ = ctx.day
-            if day_ is None or not day_.start <= moment < day_.end:
-                day_ = ctx.day = _trading_day(ctx, moment)
-            shares = obs.shares or day_.shares
-            newest[obs.symbol] = (obs, shares, day_.day)
-            result.observations += 1
-            band = ctx.band
-            if fast and band is not None and band.admits(obs, shares.total):
-                ctx.misses = 0  # every rule is certainly quiet: nothing can change
+        fast = self.fast_path
+        for item in observations:
+            if type(item) is Observation:
+                self._row(item, result, newest, rows, fast)
             else:
-                if band is not None:
-                    ctx.misses += 1
-                    if ctx.misses >= BAND_MISSES:  # near a line: stop building for a while
-                        ctx.misses, ctx.cooldown = 0, BAND_REST
-                val = valuate(obs, shares, day_.day)
-                rates: Rates = {}  # one rate cache for the rules and the band
-                events, skipped = evaluate(
-                    ctx.rules, states, val, ctx.name, ctx.cfg.timezone, rates
-                )
-                if events:
-                    result.events.extend(events)
-                for skip in skipped:
-                    result.skipped[(skip.rule_id, skip.reason)] += 1
-                if fast and not ctx.cooldown:
-                    ctx.band = quiet_band(ctx.rules, states, val, rates)
-                else:
-                    ctx.band = None
-                    ctx.cooldown = max(ctx.cooldown - 1, 0)
-            if record:
-                rows.append(observation_row(obs, shares, obs.price * shares.total))
-                if len(rows) >= 2000:
-                    store.add_observations(rows)
-                    rows.clear()
+                assert not isinstance(item, Observation)
+                self._block(item, result, newest, rows)
+            del item  # a block is let go before the next one is read
+            if len(rows) >= 2000:
+                self.store.add_observations(rows)
+                rows.clear()
+        store = self.store
         if rows:
             store.add_observations(rows)
         for symbol, (obs, _shares, _day) in newest.items():
             store.set_meta(WATERMARK + symbol, utc_iso(obs.time))
         store.put_rule_states(self._last_readings(newest))
-        store.add_events(result.events)
+        if self.store_events:
+            store.add_events(result.events)
+
+    def _context(self, obs: Observation) -> _SymbolContext:
+        ctx = self._contexts.get(obs.symbol)
+        if ctx is None:
+            raise InputError(
+                f"symbol {obs.symbol!r} is not configured",
+                f"observation at {obs.time.isoformat()} from {obs.source}",
+                "add it to [[symbols]] or remove its rows",
+            )
+        return ctx
+
+    def _row(
+        self,
+        obs: Observation,
+        result: BatchResult,
+        newest: dict[str, tuple[Observation, SharesCount, date]],
+        rows: list[tuple[object, ...]],
+        fast: bool,
+    ) -> None:
+        """Evaluate one observation (``fast``: through the quiet band when it has one)."""
+        ctx = self._context(obs)
+        low, high = _PRICE_BOUNDS
+        if not low <= obs.price <= high:  # any source: never store what cannot render
+            result.skipped[(obs.symbol, f"price {obs.price} outside the sane range")] += 1
+            return
+        moment = obs.time
+        last = self.last_times.get(obs.symbol)
+        if last is not None and moment <= last:
+            result.already_seen += 1
+            return
+        self.last_times[obs.symbol] = moment
+        day_ = ctx.day
+        if day_ is None or not day_.start <= moment < day_.end:
+            day_ = ctx.day = _trading_day(ctx, moment)
+        shares = obs.shares or day_.shares
+        newest[obs.symbol] = (obs, shares, day_.day)
+        result.observations += 1
+        band = ctx.band
+        if fast and band is not None and band.admits(obs, shares.total):
+            ctx.misses = 0  # every rule is certainly quiet: nothing can change
+        else:
+            if band is not None:
+                ctx.misses += 1
+                if ctx.misses >= BAND_MISSES:  # near a line: stop building for a while
+                    ctx.misses, ctx.cooldown = 0, BAND_REST
+            val = valuate(obs, shares, day_.day)
+            rates: Rates = {}  # one rate cache for the rules and the band
+            events, skipped = evaluate(
+                ctx.rules, self.states, val, ctx.name, ctx.cfg.timezone, rates
+            )
+            if events:
+                result.events.extend(events)
+            for skip in skipped:
+                result.skipped[(skip.rule_id, skip.reason)] += 1
+            if fast and not ctx.cooldown:
+                ctx.band = quiet_band(ctx.rules, self.states, val, rates)
+            else:
+                ctx.band = None
+                ctx.cooldown = max(ctx.cooldown - 1, 0)
+        if self.record_observations:
+            rows.append(observation_row(obs, shares, obs.price * shares.total))
+
+    def _block(
+        self,
+        block: ObservationBlock,
+        result: BatchResult,
+        newest: dict[str, tuple[Observation, SharesCount, date]],
+        rows: list[tuple[object, ...]],
+    ) -> None:
+        """A block of rows: each symbol's rows that may move a rule (``core.prefilter``) are
+        stepped exactly, one by one; the rest change nothing and are only counted. Events
+        come out in tape order, as row by row."""
+        by_symbol = block.rows_of()
+        if (
+            self.record_observations
+            or not self.fast_path
+            or not all(symbol in self._contexts for symbol in by_symbol)
+        ):
+            # every row is stored (or one is not configured): each goes the exact way
+            for j in sorted(int(j) for at in by_symbol.values() for j in at):
+                self._row(block.observation(j), result, newest, rows, self.fast_path)
+            return
+        start = len(result.events)
+        tags: list[tuple[int, int, int]] = []  # (row, first event, end) of each exact row
+        for symbol, at in by_symbol.items():
+            ctx = self._contexts[symbol]
+            times = block.time[at]
+            last = self.last_times.get(symbol)
+            if last is not None:
+                seen = int(np.searchsorted(times, last.timestamp(), side="right"))
+                result.already_seen += seen
+                at, times = at[seen:], times[seen:]
+            if not len(at):
+                continue
+            currency = block.currency[at]
+            if not (currency == currency[0]).all():
+                for j in at:
+                    before = len(result.events)
+                    self._row(block.observation(int(j)), result, newest, rows, False)
+                    tags.append((int(j), before, len(result.events)))
+                continue
+            code = block.currencies[int(currency[0])]
+            self._segment(ctx, block, at, times, code, result, newest, tags)
+        if len(by_symbol) > 1 and len(result.events) > start:
+            events = result.events
+            events[start:] = [e for _, a, b in sorted(tags) for e in events[a:b]]
+
+    def _segment(
+        self,
+        ctx: _SymbolContext,
+        block: ObservationBlock,
+        at: npt.NDArray[np.int64],
+        times: npt.NDArray[np.int64],
+        currency: str,
+        result: BatchResult,
+        newest: dict[str, tuple[Observation, SharesCount, date]],
+        tags: list[tuple[int, int, int]],
+    ) -> None:
+        n = len(at)
+        days, day_of, first_row = self._days(ctx, times)
+        shares = np.array([d.shares.total for d in days], dtype=np.float64)[day_of]
+        cap = block.price[at] * shares
+        high_cap = block.high[at] * shares
+        fx = [column[at] for column in block.fx]
+        lines: list[tuple[Rule, LineRows]] = []
+        missing: list[tuple[str, str]] = []
+        for rule in ctx.rules:
+            legs = path_legs(currency, rule.currency, block.pairs)
+            if legs is None:
+                missing.append((rule.id, f"no FX rate {currency}->{rule.currency}"))
+                continue
+            threshold: npt.NDArray[np.float64] | float
+            if isinstance(rule, RankRule):
+                if rule.top_n not in block.tops:
+                    missing.append((rule.id, f"no top-{rule.top_n} cutoff"))
+                    continue
+                threshold = block.cutoffs[block.tops.index(rule.top_n)][at]
+            else:
+                threshold = float(rule.threshold)
+            rate = effective_rates(fx, legs)
+            lines.append((rule, line_rows(cap, high_cap, rate, threshold, float(rule.keep))))
+        dates = [d.day for d in days]
+        states = self.states
+        ctx.band = None
+        exact = 0
+        last_exact = -1
+        i = 0
+        while i < n:
+            j = n
+            for rule, rows_ in lines:
+                state = states.get(rule.id)
+                if state is None or state.streak:
+                    j = i
+                    break
+                touch_from = 0
+                if state.touched_day is not None:
+                    later = bisect.bisect_right(dates, state.touched_day)
+                    touch_from = first_row[later] if later < len(days) else n
+                j = min(j, rows_.next_move(state.position == "below", i, touch_from, j))
+            if j >= n:
+                break
+            before = len(result.events)
+            self._row(block.observation(int(at[j])), result, newest, [], False)
+            tags.append((int(at[j]), before, len(result.events)))
+            exact += 1
+            last_exact = j
+            i = j + 1
+        quiet = n - exact
+        result.observations += quiet
+        for key in missing:
+            result.skipped[key] += quiet
+        if last_exact != n - 1:  # the newest row moves the resume point and the readings
+            obs = block.observation(int(at[-1]))
+            self.last_times[ctx.cfg.symbol] = obs.time
+            ctx.day = days[-1]
+            newest[ctx.cfg.symbol] = (obs, obs.shares or days[-1].shares, days[-1].day)
+
+    def _days(
+        self, ctx: _SymbolContext, times: npt.NDArray[np.int64]
+    ) -> tuple[list[_Day], npt.NDArray[np.int64], list[int]]:
+        """The local trading days of sorted times: the days, each row's day, each day's
+        first row."""
+        days: list[_Day] = []
+        first_row: list[int] = []
+        n = len(times)
+        k = 0
+        day_ = ctx.day
+        while k < n:
+            moment = int(times[k])
+            if day_ is None or not day_.start.timestamp() <= moment < day_.end.timestamp():
+                day_ = _trading_day(ctx, datetime.fromtimestamp(moment, UTC))
+            days.append(day_)
+            first_row.append(k)
+            k = int(np.searchsorted(times, day_.end.timestamp(), side="left"))
+        counts = np.diff(np.array([*first_row, n]))
+        return days, np.repeat(np.arange(len(days)), counts), first_row
 
     def _last_readings(
         self, newest: dict[str, tuple[Observation, SharesCount, date]]

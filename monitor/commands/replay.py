@@ -17,6 +17,7 @@ from monitor.errors import ConfigError
 from monitor.service import Engine, describe_skips
 from monitor.settings import Settings
 from monitor.sources.tape import TapeReader, quality_filtered
+from monitor.sources.tape_block import TapeBlock
 from monitor.store import Store
 from monitor.store.replay import ReplayStore
 
@@ -73,18 +74,21 @@ def run(args: argparse.Namespace) -> int:
             # replayed history becomes alerts only when asked to, one message per event
             notify=args.notify,
             baseline_summary=False,
+            # a fresh in-memory store is thrown away: only the chart and deliveries read it
+            store_events=db is not None or args.plot is not None or args.notify,
         )
         symbols = {s.symbol for s in settings.symbols}
         reader = TapeReader(tape_path, symbols=symbols)
         held: Counter[str] = Counter()
         now = bootstrap.clock().now().timestamp()
-        rows = checked(reader, settings, held, args, store.last_prices())
+        # plainly written chunks come whole (numpy), the rest row by row: the same rows
+        rows = checked(reader.blocks(), settings, held, args, store.last_prices())
         if args.state_db is None:
             result = engine.process(rows, now)
         else:
             # into a database: the whole tape is validated first (a bad row writes nothing),
             # then committed in bounded batches so a daemon beside us keeps its write lock
-            for _ in TapeReader(tape_path, symbols=symbols):
+            for _ in TapeReader(tape_path, symbols=symbols).blocks():
                 pass
             result = engine.process_batched(rows, now)
         for symbol, n in sorted(held.items()):
@@ -132,12 +136,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def checked(
-    rows: Iterable[Observation],
+    rows: Iterable[Observation | TapeBlock],
     settings: Settings,
     held: Counter[str],
     args: argparse.Namespace,
     last_prices: Mapping[str, Decimal] | None = None,
-) -> Iterable[Observation]:
+) -> Iterable[Observation | TapeBlock]:
     """The tape's rows through the live quote-quality checks, unless switched off; a resumed
     db's last prices are the reference of the first rows."""
     if args.no_quality_checks:

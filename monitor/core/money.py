@@ -164,29 +164,40 @@ class NoRateError(LookupError):
     """No rate, direct, inverse or crossed, links two currencies."""
 
 
-def rate_path(base: str, target: str, rates: Sequence[FxRate]) -> tuple[FxRate, ...]:
-    """The rates (oriented ``base`` -> ``target``) linking two currencies.
+def path_legs(
+    base: str, target: str, pairs: Sequence[tuple[str, str]]
+) -> tuple[tuple[int, bool], ...] | None:
+    """Which rates link two currencies, as ``(index into pairs, inverted)`` legs, or None.
 
     Direct, then inverse, then crossed through any common currency (EUR, USD, ...) with at
-    most two legs; ties are broken by the order the rates were given in.
+    most two legs; ties are broken by the order the pairs were given in. It depends on the
+    pairs and their order only, never on the rates (a tape's columns fix it for every row).
     """
     if base == target:
         return ()
-    for rate in rates:
-        if rate.base == base and rate.quote == target:
-            return (rate,)
-    for rate in rates:
-        if rate.quote == base and rate.base == target:
-            return (rate.inverse(),)
-    edges: dict[str, list[FxRate]] = {}
-    for rate in rates:
-        edges.setdefault(rate.base, []).append(rate)
-        edges.setdefault(rate.quote, []).append(rate.inverse())
-    for first in edges.get(base, []):
-        for second in edges.get(first.quote, []):
-            if second.quote == target:
-                return (first, second)
-    raise NoRateError(f"no FX rate to convert {base} to {target}")
+    for i, (b, q) in enumerate(pairs):
+        if b == base and q == target:
+            return ((i, False),)
+    for i, (b, q) in enumerate(pairs):
+        if q == base and b == target:
+            return ((i, True),)
+    edges: dict[str, list[tuple[int, bool, str]]] = {}
+    for i, (b, q) in enumerate(pairs):
+        edges.setdefault(b, []).append((i, False, q))
+        edges.setdefault(q, []).append((i, True, b))
+    for i, inv, middle in edges.get(base, []):
+        for j, inv2, end in edges.get(middle, []):
+            if end == target:
+                return ((i, inv), (j, inv2))
+    return None
+
+
+def rate_path(base: str, target: str, rates: Sequence[FxRate]) -> tuple[FxRate, ...]:
+    """The rates (oriented ``base`` -> ``target``) linking two currencies (``path_legs``)."""
+    legs = path_legs(base, target, [(r.base, r.quote) for r in rates])
+    if legs is None:
+        raise NoRateError(f"no FX rate to convert {base} to {target}")
+    return tuple(rates[i].inverse() if inv else rates[i] for i, inv in legs)
 
 
 def convert(money: Money, target: str, rates: Sequence[FxRate]) -> Conversion:

@@ -9,14 +9,17 @@ optional ``day_high``, ``shares``, ``fx_<BASE>_<QUOTE>`` (1 BASE = rate QUOTE),
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, overload
+
+import numpy as np
 
 from monitor.core.iso4217 import ISO_4217
 from monitor.core.money import (
@@ -31,12 +34,23 @@ from monitor.core.money import (
 from monitor.core.quality import is_spike
 from monitor.core.valuation import Observation, Ranking, SharesCount
 from monitor.errors import InputError
+from monitor.sources.tape_block import (
+    CHUNK_BYTES,
+    MAX_CHUNK_BYTES,
+    MAX_YEAR,
+    MIN_YEAR,
+    PAD,
+    Plan,
+    TapeBlock,
+    scan,
+)
+
+if TYPE_CHECKING:
+    from _csv import Reader as _CsvReader
 
 REQUIRED = ("time", "symbol", "price", "currency")
 MAX_LINE = 1 << 20  # bytes: a longer line is an error, read no further (memory stays bounded)
 MAX_CELL = 64  # characters of one number: longer is no price a tape can mean
-# the years a tape may cover: beyond them date arithmetic overflows
-MIN_YEAR, MAX_YEAR = 1900, 2200
 _FX = re.compile(r"^fx_([A-Z]{3})_([A-Z]{3})$")
 _CUTOFF = re.compile(r"^top(\d+)_cutoff_usd$")
 
@@ -51,6 +65,20 @@ class _Layout:
     index: dict[str, int]
     fx: tuple[tuple[int, str, str], ...]
     cutoffs: tuple[tuple[int, int], ...]
+
+
+@dataclass
+class _Pass:
+    """What one read of a tape carries from row to row: each symbol's last time (rows must
+    be in time order) and the parse caches."""
+
+    last_time: dict[str, datetime] = field(default_factory=dict)
+    # Parsed, range-checked numbers by their text, one cache per kind (each kind has its
+    # own sane range): tapes repeat prices, rates and cutoffs.
+    numbers: dict[str, Decimal] = field(default_factory=dict)
+    rates: dict[str, Decimal] = field(default_factory=dict)
+    cuts: dict[str, Decimal] = field(default_factory=dict)
+    rows: int = 0
 
 
 class TapeReader:
@@ -124,10 +152,126 @@ class TapeReader:
         with handle:
             yield from self._read(self._lines(handle))
 
-    def _lines(self, handle: IO[bytes]) -> Iterator[str]:
+    def blocks(self, chunk_bytes: int = CHUNK_BYTES) -> Iterator[Observation | TapeBlock]:
+        """The tape's rows in order, as iterating the reader gives them, but chunks of
+        plainly written rows come as blocks read whole at C speed (``tape_block.scan``);
+        every other chunk is read row by row. Same rows, same errors at the same cells."""
+        if self._stream is not None:
+            yield from self
+            return
+        try:
+            handle = self.path.open("rb")
+        except FileNotFoundError:
+            raise InputError("tape not found", str(self.path), "check the path") from None
+        except OSError as exc:
+            raise InputError(f"cannot read tape: {exc.strerror}", str(self.path)) from None
+        with handle:
+            yield from self._blocks(handle, chunk_bytes)
+
+    def _blocks(
+        self, handle: io.BufferedReader, chunk_bytes: int
+    ) -> Iterator[Observation | TapeBlock]:
+        header_lines = list(self._lines(io.BytesIO(handle.readline(MAX_LINE + 1))))
+        try:
+            header = next(csv.reader(header_lines, strict=True))
+        except StopIteration:
+            raise self._err(1, 1, "empty tape", "a header row is required") from None
+        except csv.Error as exc:
+            raise self._err(1, 1, f"malformed CSV: {exc}", "fix the header row") from None
+        layout = self._layout(header)
+        plan = _plan(layout)
+        state = _Pass()
+        known = None if self.symbols is None else sorted(self.symbols)
+
+        ix = layout.index
+        i_time, i_sym, i_price, i_cur = ix["time"], ix["symbol"], ix["price"], ix["currency"]
+        i_high = ix.get("day_high")
+
+        def materialise(text: str, line: int) -> Observation:
+            """A row of a block as ``_rows`` reads it: ``scan`` checked that every cell is
+            plainly written and in range, with no shares, fx_source or fx_as_of cell (so
+            the rates are the tape's, as of the row's time)."""
+            row = text.split(",")  # no quotes in a block: this is the CSV parse
+            time = datetime.fromisoformat(row[i_time])
+            high = row[i_high] if i_high is not None else ""
+            cuts = tuple((n, Decimal(row[pos])) for pos, n in layout.cutoffs)
+            return Observation(
+                time,
+                row[i_sym],
+                Decimal(row[i_price]),
+                row[i_cur],
+                Decimal(high) if high else None,
+                None,
+                tuple(FxRate(b, q, Decimal(row[pos]), "tape", time) for pos, b, q in layout.fx),
+                Ranking("tape", None, (), cuts) if cuts else None,
+                "tape",
+            )
+
+        line = 1  # lines read so far
+        offset = handle.tell()
+        carry = b""
+        size = chunk_bytes
+        while True:
+            # the carried partial line, then the next bytes, read in place; PAD bytes spare
+            chunk = bytearray(len(carry) + size + PAD)
+            chunk[: len(carry)] = carry
+            try:
+                got = handle.readinto(memoryview(chunk)[len(carry) : len(carry) + size])
+            except OSError as exc:
+                raise InputError(f"cannot read tape: {exc.strerror}", str(self.path)) from None
+            filled = len(carry) + got
+            if not filled:
+                return
+            if not got:  # the last line has no newline
+                chunk[filled] = 10
+                filled += 1
+            cut = chunk.rfind(b"\n", 0, filled)
+            if chunk.find(b'"', 0, filled) >= 0 or (cut < 0 and filled > MAX_LINE):
+                # quoted cells may span lines, an endless line is an error: the exact reader
+                # reads the rest of the tape from here
+                handle.seek(offset)
+                lines = self._lines(handle, line)
+                yield from self._rows(csv.reader(lines, strict=True), layout, state, line)
+                return
+            if cut < 0:
+                carry = bytes(chunk[:filled])
+                continue
+            carry = bytes(chunk[cut + 1 : filled])
+            block = scan(chunk, cut + 1, plan, known, line + 1, materialise)
+            if block is not None and self._in_order(block, state):
+                self.rows += len(block)
+                state.rows += len(block)
+                yield block
+                line += len(block)
+                # many symbols interleaved: bigger chunks, so each symbol has rows enough
+                size = min(MAX_CHUNK_BYTES, max(chunk_bytes, chunk_bytes * len(block.symbols) // 8))
+                del block  # never two chunks in memory at once
+            else:
+                text = bytes(chunk[: cut + 1])
+                lines = self._lines(io.BytesIO(text), line)
+                yield from self._rows(csv.reader(lines, strict=True), layout, state, line)
+                line += text.count(b"\n")
+            offset += cut + 1
+
+    def _in_order(self, block: TapeBlock, state: _Pass) -> bool:
+        """Whether every symbol's rows in ``block`` come after its earlier rows, in time
+        order; if so, each symbol's last time is moved on (else the exact reader says
+        where the order breaks)."""
+        rows = block.rows_of()
+        for name, at in rows.items():
+            times = block.time[at]
+            if len(times) > 1 and not (times[1:] > times[:-1]).all():
+                return False
+            previous = state.last_time.get(name)
+            if previous is not None and times[0] <= previous.timestamp():
+                return False
+        for name, at in rows.items():
+            state.last_time[name] = block.observation(int(at[-1])).time
+        return True
+
+    def _lines(self, handle: IO[bytes], number: int = 0) -> Iterator[str]:
         """The file's lines decoded one by one: a line over ``MAX_LINE`` bytes or invalid
-        UTF-8 is an error at its own line number."""
-        number = 0
+        UTF-8 is an error at its own line number (``number``: lines before the first)."""
         while True:
             try:
                 raw = handle.readline(MAX_LINE + 1)
@@ -160,25 +304,25 @@ class TapeReader:
             raise self._err(1, 1, "empty tape", "a header row is required") from None
         except (csv.Error, UnicodeDecodeError) as exc:
             raise self._err(1, 1, f"malformed CSV: {exc}", "fix the header row") from None
-        layout = self._layout(header)
+        yield from self._rows(reader, self._layout(header), _Pass())
+
+    def _rows(
+        self, reader: _CsvReader, layout: _Layout, state: _Pass, first: int = 0
+    ) -> Iterator[Observation]:
+        """The observations of ``reader``'s rows (``first``: lines before its first one)."""
         ix = layout.index
         i_time, i_sym, i_price, i_cur = ix["time"], ix["symbol"], ix["price"], ix["currency"]
         i_high, i_shares = ix.get("day_high"), ix.get("shares")
         i_src, i_asof = ix.get("fx_source"), ix.get("fx_as_of")
-        width = len(header)
-        last_time: dict[str, datetime] = {}
-        # Parsed, range-checked numbers by their text, one cache per kind (each kind has its
-        # own sane range): tapes repeat prices, rates and cutoffs.
-        numbers: dict[str, Decimal] = {}
-        rates_seen: dict[str, Decimal] = {}
-        cuts_seen: dict[str, Decimal] = {}
+        width = len(ix)
+        last_time = state.last_time
+        numbers, rates_seen, cuts_seen = state.numbers, state.rates, state.cuts
         last_cuts: tuple[tuple[int, Decimal], ...] = ()
         last_ranking: Ranking | None = None
         fromisoformat = datetime.fromisoformat
         price_low, price_high = BOUNDS["price"]
         fx_low, fx_high = BOUNDS["fx"]
         cut_low, cut_high = BOUNDS["cutoff"]
-        line = 1
         while True:
             try:
                 row = next(reader)
@@ -186,9 +330,9 @@ class TapeReader:
                 return
             except (csv.Error, UnicodeDecodeError) as exc:
                 raise self._err(
-                    reader.line_num, 1, f"malformed CSV: {exc}", "fix the row"
+                    first + reader.line_num, 1, f"malformed CSV: {exc}", "fix the row"
                 ) from None
-            line = reader.line_num
+            line = first + reader.line_num
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue
             if len(row) != width:
@@ -290,6 +434,7 @@ class TapeReader:
                         last_cuts, last_ranking = cuts, Ranking("tape", None, (), cuts)
                     ranking = last_ranking
             self.rows += 1
+            state.rows += 1
             yield Observation(
                 time, symbol, price, currency, high, shares, tuple(rates), ranking, "tape"
             )
@@ -370,46 +515,134 @@ class TapeReader:
         return int(value)
 
 
+def _plan(layout: _Layout) -> Plan:
+    ix = layout.index
+    blank = tuple(ix[name] for name in ("shares", "fx_source", "fx_as_of") if name in ix)
+    return Plan(
+        width=len(ix),
+        time=ix["time"],
+        symbol=ix["symbol"],
+        price=ix["price"],
+        currency=ix["currency"],
+        day_high=ix.get("day_high"),
+        empty=blank,
+        fx=tuple(pos for pos, _, _ in layout.fx),
+        pairs=tuple((base, quote) for _, base, quote in layout.fx),
+        cutoffs=tuple(pos for pos, _ in layout.cutoffs),
+        tops=tuple(n for _, n in layout.cutoffs),
+        bounds={kind: (float(low), float(high)) for kind, (low, high) in BOUNDS.items()},
+    )
+
+
+@overload
 def quality_filtered(
     rows: Iterable[Observation],
     max_jump: Mapping[str, Decimal],
     held: Counter[str],
     last_prices: Mapping[str, Decimal] | None = None,
-) -> Iterator[Observation]:
+) -> Iterator[Observation]: ...
+
+
+@overload
+def quality_filtered(
+    rows: Iterable[Observation | TapeBlock],
+    max_jump: Mapping[str, Decimal],
+    held: Counter[str],
+    last_prices: Mapping[str, Decimal] | None = None,
+) -> Iterator[Observation | TapeBlock]: ...
+
+
+def quality_filtered(
+    rows: Iterable[Observation | TapeBlock],
+    max_jump: Mapping[str, Decimal],
+    held: Counter[str],
+    last_prices: Mapping[str, Decimal] | None = None,
+) -> Iterator[Observation | TapeBlock]:
     """The live quote-quality check applied to a tape: a row jumping more than its symbol's
     ``max_jump`` from the last accepted price is held back (counted in ``held``) until the
     next row confirms the new level, exactly as a live quote is (``core.quality.is_spike``).
 
     ``last_prices``: each symbol's last accepted price before this tape (the state db's
-    latest observation), so the first row of a tape appended to a db is checked too."""
-    last: dict[str, Decimal] = {}
-    # prices well inside (last * (1 - max_jump), last * (1 + max_jump)) need no division
-    band: dict[str, tuple[Decimal, Decimal]] = {}
-    for symbol, price in (last_prices or {}).items():
-        limit = max_jump.get(symbol)
-        if limit is not None and price > 0:
-            last[symbol] = price
-            band[symbol] = (price * (1 - limit) * _INSIDE, price * (1 + limit) / _INSIDE)
-    pending: dict[str, Decimal] = {}
-    for obs in rows:
-        symbol, price = obs.symbol, obs.price
-        limit = max_jump.get(symbol)
-        prev = last.get(symbol)
+    latest observation), so the first row of a tape appended to a db is checked too.
+    A block's rows are checked exactly where a float says the move may be near the limit
+    (and after every row held back); held rows are dropped from the block's ``keep``."""
+    gate = _Gate(max_jump, held, last_prices or {})
+    for item in rows:
+        if type(item) is Observation:
+            if gate.admit(item.symbol, item.price):
+                yield item
+        else:
+            assert isinstance(item, TapeBlock)
+            gate.block(item)
+            yield item
+        del item  # the next chunk is read while this one would still be held
+
+
+class _Gate:
+    def __init__(
+        self, max_jump: Mapping[str, Decimal], held: Counter[str], last: Mapping[str, Decimal]
+    ) -> None:
+        self.max_jump = max_jump
+        self.held = held
+        self.last: dict[str, Decimal] = {}
+        # prices well inside (last * (1 - max_jump), last * (1 + max_jump)) need no division
+        self.band: dict[str, tuple[Decimal, Decimal]] = {}
+        self.pending: dict[str, Decimal] = {}
+        for symbol, price in last.items():
+            limit = max_jump.get(symbol)
+            if limit is not None and price > 0:
+                self.accept(symbol, price, limit)
+
+    def accept(self, symbol: str, price: Decimal, limit: Decimal) -> None:
+        self.last[symbol] = price
+        self.band[symbol] = (price * (1 - limit) * _INSIDE, price * (1 + limit) / _INSIDE)
+
+    def admit(self, symbol: str, price: Decimal) -> bool:
+        limit = self.max_jump.get(symbol)
         if limit is None:
-            yield obs
-            continue
+            return True
+        prev = self.last.get(symbol)
         if prev is not None:
-            lo, hi = band[symbol]
-            if not lo < price < hi and is_spike(price, prev, pending.get(symbol), limit):
-                pending[symbol] = price
-                held[symbol] += 1
-                continue
-        if pending:
-            pending.pop(symbol, None)
+            lo, hi = self.band[symbol]
+            if not lo < price < hi and is_spike(price, prev, self.pending.get(symbol), limit):
+                self.pending[symbol] = price
+                self.held[symbol] += 1
+                return False
+        if self.pending:
+            self.pending.pop(symbol, None)
         if price != prev:
-            last[symbol] = price
-            band[symbol] = (price * (1 - limit) * _INSIDE, price * (1 + limit) / _INSIDE)
-        yield obs
+            self.accept(symbol, price, limit)
+        return True
+
+    def block(self, block: TapeBlock) -> None:
+        """Rows whose move from the row before is clearly inside the limit (floats, a wide
+        margin) and whose row before was accepted are accepted without a look; every other
+        row takes ``admit``."""
+        for symbol, at in block.rows_of().items():
+            limit = self.max_jump.get(symbol)
+            if limit is None:
+                continue
+            price = block.price[at]
+            jump = float(limit)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = price[1:] / price[:-1]
+            clear = (ratio > (1 - jump) * (1 + _MARGIN)) & (ratio < (1 + jump) * (1 - _MARGIN))
+            doubtful = np.flatnonzero(~clear) + 1
+            n = len(at)
+            k, looked = 0, -1
+            while k < n:
+                if looked != k - 1:  # the rows since the last look were all accepted
+                    self.accept(symbol, block.exact_price(int(at[k - 1])), limit)
+                looked = k
+                if self.admit(symbol, block.exact_price(int(at[k]))):
+                    later = int(np.searchsorted(doubtful, k, side="right"))
+                    k = int(doubtful[later]) if later < len(doubtful) else n
+                else:
+                    block.keep[at[k]] = False
+                    k += 1  # the next row is compared with the last accepted one
+            if looked != n - 1:
+                self.accept(symbol, block.exact_price(int(at[-1])), limit)
 
 
 _INSIDE = Decimal("1.000000001")  # a margin: rounding never lets the band admit a spike
+_MARGIN = 1e-9  # floats of prices and their ratio are this close, many times over

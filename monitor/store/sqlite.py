@@ -379,10 +379,10 @@ class Store(OutboxQueries):
         self.conn.executemany(
             "INSERT INTO events (id, time, symbol, rule_id, kind, payload) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-            [
+            (  # one row at a time: a long replay's events are never all encoded at once
                 (e.id, utc_iso(e.time), e.symbol, e.rule_id, e.kind, json.dumps(event_to_dict(e)))
                 for e in events
-            ],
+            ),
         )
 
     def events(

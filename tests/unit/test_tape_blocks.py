@@ -1,0 +1,275 @@
+"""Whole-chunk reading (numpy) and the engine's block path never change a replay's outcome.
+
+Random SYNTHETIC tapes, written as CSV, hover around the lines of rules in four currencies
+(direct, inverse, crossed through USD, a top-N cutoff) while every FX rate and the cutoff
+move on every row; some rows jump past ``max_jump``, some have no day high, several symbols
+interleave, days and UTC offsets change. Read in tiny chunks so blocks split anywhere:
+
+- the block reader yields exactly the reader's observations, and the same error at the same
+  cell for a bad row anywhere;
+- ``replay``'s path (quality check and engine over blocks) emits exactly the events, ends in
+  exactly the states and counts exactly the rows of full evaluation, row by row.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from monitor.core.events import event_to_dict
+from monitor.core.valuation import Observation
+from monitor.errors import InputError
+from monitor.service import Engine
+from monitor.settings import Settings
+from monitor.sources.tape import TapeReader, quality_filtered
+from monitor.sources.tape_block import TapeBlock
+from monitor.store import Store
+
+T0 = datetime(2025, 2, 3, 1, 30, tzinfo=UTC)
+SHARES = 25_105_000_000
+HEADER = "time,symbol,price,currency,day_high,fx_HKD_CNY,fx_HKD_USD,fx_EUR_USD,top100_cutoff_usd"
+# SYNTHETIC: HK$1T is HK$39.83 a share; CN¥1T at 0.9357 is HK$42.57; US$130bn at 0.1284 is
+# HK$40.33; EUR 125bn via USD at 1.04 is HK$40.33; the top-100 cutoff US$148bn is HK$45.91
+START_CENTS = [3982, 3983, 4256, 4257, 4032, 4033, 4590, 4591, 3943, 4214, 4545]
+
+steps = st.tuples(
+    st.sampled_from([0, 0, 1, -1, 1, -1, 2, -2, 5, -5, 850, -850, 1500, -1500]),  # cents
+    st.sampled_from([0, 0, 1, 2, 3, 20, None]),  # day high above the price (None: blank)
+    st.sampled_from([-90, -45, -40, 0, 40, 45, 90]),  # HKD/CNY, 1e-5
+    st.integers(min_value=-15, max_value=15),  # HKD/USD, 1e-6
+    st.integers(min_value=-100, max_value=100),  # EUR/USD, 1e-5
+    st.sampled_from([-300, -140, 0, 140, 300]),  # cutoff, US$1e6
+    st.integers(min_value=1, max_value=900),  # minutes since the previous row
+    st.sampled_from(["+08:00", "+08:00", "+00:00", "-05:00"]),  # the row's UTC offset
+    st.integers(min_value=0, max_value=2),  # which symbol
+)
+Step = tuple[int, int | None, int, int, int, int, int, str, int]
+SYMBOLS = ("1810.HK", "0700.HK", "9988.HK")
+
+
+def config(confirm: int, hysteresis: str, symbols: int) -> Settings:
+    rules = []
+    for symbol in SYMBOLS[:symbols]:
+        common = {"symbol": symbol, "confirm": confirm, "hysteresis": hysteresis}
+        rules += [
+            {"id": f"{symbol}-hkd", "threshold": "1e12", "currency": "HKD", **common},
+            {"id": f"{symbol}-cny", "threshold": "1e12", "currency": "CNY", **common},
+            {"id": f"{symbol}-usd", "threshold": "130e9", "currency": "USD", **common},
+            {"id": f"{symbol}-eur", "threshold": "125e9", "currency": "EUR", **common},
+            {"id": f"{symbol}-top", "top_n": 100, **common},
+        ]
+    return Settings(
+        symbols=[{"symbol": s, "shares": SHARES, "max_jump": "0.2"} for s in SYMBOLS[:symbols]],
+        rules=rules,
+    )
+
+
+def write(path: Path, start: int, spec: list[Step], symbols: int) -> Path:
+    lines = [HEADER]
+    moment = T0
+    cents = dict.fromkeys(SYMBOLS, start)
+    cny, usd, eur, cut = 93570, 128400, 104000, 148000
+    for d_price, high, d_cny, d_usd, d_eur, d_cut, minutes, offset, which in spec:
+        moment += timedelta(minutes=minutes)
+        symbol = SYMBOLS[which % symbols]
+        cents[symbol] = max(100, cents[symbol] + d_price)
+        cny, usd, eur, cut = cny + d_cny, usd + d_usd, eur + d_eur, cut + d_cut
+        sign = 1 if offset[0] == "+" else -1
+        local = moment + sign * timedelta(hours=int(offset[1:3]))
+        stamp = local.strftime("%Y-%m-%dT%H:%M:%S") + offset
+        price = Decimal(cents[symbol]) / 100
+        day_high = "" if high is None else f"{price + Decimal(high) / 100}"
+        lines.append(
+            f"{stamp},{symbol},{price},HKD,{day_high},{Decimal(cny) / 100_000},"
+            f"{Decimal(usd) / 1_000_000},{Decimal(eur) / 100_000},{cut * 1_000_000}"
+        )
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def flat(items: list[Observation | TapeBlock]) -> list[Observation]:
+    out: list[Observation] = []
+    for item in items:
+        if isinstance(item, TapeBlock):
+            out += [item.observation(j) for j in range(len(item))]
+        else:
+            out.append(item)
+    return out
+
+
+def outcome(cfg: Settings, tape: Path, blocks: bool, chunk: int) -> tuple[object, ...]:
+    store = Store.open(None)
+    try:
+        # as replay runs it: observations not recorded (recorded, every row goes row by row)
+        engine = Engine(cfg, store, fast_path=blocks, record_observations=False)
+        held: Counter[str] = Counter()
+        reader = TapeReader(tape, symbols={s.symbol for s in cfg.symbols})
+        rows = reader.blocks(chunk) if blocks else iter(reader)
+        jumps = {s.symbol: s.max_jump for s in cfg.symbols}
+        result = engine.process(quality_filtered(rows, jumps, held), 0.0)
+        events = [event_to_dict(e) for e in result.events]
+        return (
+            events,
+            dict(engine.states),
+            result.observations,
+            dict(result.skipped),
+            dict(held),
+            store.last_times(),
+            store.last_readings(),
+        )
+    finally:
+        store.close()
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    st.sampled_from(START_CENTS),
+    st.lists(steps, min_size=1, max_size=150),
+    st.integers(min_value=1, max_value=3),
+    st.sampled_from(["0", "0.01", "0.05"]),
+    st.integers(min_value=1, max_value=3),
+    st.sampled_from([300, 700, 4096]),
+)
+def test_blocks_give_the_events_states_and_counts_of_full_evaluation(
+    tmp_path: Path,
+    start: int,
+    spec: list[Step],
+    confirm: int,
+    hysteresis: str,
+    symbols: int,
+    chunk: int,
+) -> None:
+    cfg = config(confirm, hysteresis, symbols)
+    tape = write(tmp_path / "tape.csv", start, spec, symbols)
+    assert outcome(cfg, tape, True, chunk) == outcome(cfg, tape, False, chunk)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    st.sampled_from(START_CENTS),
+    st.lists(steps, min_size=20, max_size=120),
+    st.integers(min_value=1, max_value=3),
+    st.sampled_from([300, 1000]),
+)
+def test_the_block_reader_yields_the_readers_observations(
+    tmp_path: Path, start: int, spec: list[Step], symbols: int, chunk: int
+) -> None:
+    tape = write(tmp_path / "tape.csv", start, spec, symbols)
+    items = list(TapeReader(tape).blocks(chunk))
+    assert any(isinstance(i, TapeBlock) for i in items)  # the fast path did read chunks
+    assert flat(items) == list(TapeReader(tape))
+
+
+# cells the exact reader takes or rejects that no block may take as plain
+ODD_CELLS = {
+    "price": ["1e1", " 39.8", "39.8 ", "-39.8", "0", "nan", "1e400", "3_9.8", "٣٩", "", "."],
+    "time": ["2025-02-30T10:00:00+08:00", "2025-02-03 10:00:00+08:00", "2025-02-03T10:00:00",
+             "2025-02-03T10:00:00Z", "2025-02-03T24:00:00+08:00", "1899-12-31T10:00:00+00:00",
+             "2025-02-03T10:00:00.5+08:00"],
+    "symbol": [" 1810.HK", "1810.hk", "XXXX.HK", ""],
+    "currency": ["hkd", "HK", "XXX", " HKD"],
+    "fx_HKD_USD": ["", "0", "1e9", "0.12.8"],
+    "top100_cutoff_usd": ["", "0.5", "1e16"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("column", "cell"), [(c, v) for c, cells in ODD_CELLS.items() for v in cells]
+)
+def test_an_odd_cell_anywhere_reads_as_the_exact_reader_reads_it(
+    tmp_path: Path, column: str, cell: str
+) -> None:
+    spec: list[Step] = [(1, 2, 1, 1, 1, 1, 5, "+08:00", 0)] * 300
+    tape = write(tmp_path / "tape.csv", 4000, spec, 1)
+    lines = tape.read_text().splitlines()
+    at = HEADER.split(",").index(column)
+    row = lines[157].split(",")
+    row[at] = cell
+    lines[157] = ",".join(row)
+    tape.write_text("\n".join(lines) + "\n")
+    reader = TapeReader(tape, symbols={"1810.HK"})
+    try:
+        expected: object = list(TapeReader(tape, symbols={"1810.HK"}))
+    except InputError as exc:
+        expected = (str(exc), exc.where)
+    try:
+        got: object = flat(list(reader.blocks(2000)))
+    except InputError as exc:
+        got = (str(exc), exc.where)
+    assert got == expected
+
+
+@pytest.mark.parametrize("trouble", ["unsorted", "duplicate", "quoted", "crlf", "no newline"])
+def test_order_errors_and_other_csv_shapes_read_as_the_exact_reader_reads_them(
+    tmp_path: Path, trouble: str
+) -> None:
+    spec: list[Step] = [(1, 2, 1, 1, 1, 1, 5, "+08:00", i % 2) for i in range(400)]
+    tape = write(tmp_path / "tape.csv", 4000, spec, 2)
+    text = tape.read_text()
+    lines = text.splitlines()
+    if trouble == "unsorted":
+        lines[200], lines[202] = lines[202], lines[200]
+    elif trouble == "duplicate":
+        lines[301] = lines[299]
+    elif trouble == "quoted":
+        lines[250] = lines[250].replace("1810.HK", '"1810.HK"').replace("0700.HK", '"0700.HK"')
+    text = "\n".join(lines) + "\n"
+    if trouble == "crlf":
+        text = text.replace("\n", "\r\n")
+    elif trouble == "no newline":
+        text = text.rstrip("\n")
+    tape.write_bytes(text.encode())
+    try:
+        expected: object = list(TapeReader(tape))
+    except InputError as exc:
+        expected = (str(exc), exc.where)
+    try:
+        got: object = flat(list(TapeReader(tape).blocks(1500)))
+    except InputError as exc:
+        got = (str(exc), exc.where)
+    assert got == expected
+    if trouble in ("unsorted", "duplicate"):
+        assert isinstance(expected, tuple) and "is not after the previous row" in str(expected)
+
+
+def test_a_replay_appended_to_a_state_skips_what_it_has_seen_like_full_evaluation(
+    tmp_path: Path,
+) -> None:
+    # up and down by HK$1 every 100 rows: HK$1T (HK$39.83) is crossed both ways, often
+    ups = [1 if (i // 100) % 2 == 0 else -1 for i in range(600)]
+    spec: list[Step] = [(d, 1, 1, 1, 1, 1, 7, "+08:00", 0) for d in ups]
+    tape = write(tmp_path / "tape.csv", 3930, spec, 1)
+    first = tmp_path / "first.csv"
+    first.write_text("\n".join(tape.read_text().splitlines()[:350]) + "\n")
+    cfg = config(1, "0.01", 1)
+    results = []
+    for blocks in (True, False):
+        store = Store.open(None)
+        try:
+            engine = Engine(cfg, store, fast_path=blocks, record_observations=False)
+            engine.process(TapeReader(first).blocks(900) if blocks else TapeReader(first), 0.0)
+            again = Engine(cfg, store, fast_path=blocks, record_observations=False)
+            result = again.process(TapeReader(tape).blocks(900) if blocks else TapeReader(tape), 0)
+            results.append(
+                ([event_to_dict(e) for e in result.events], result.already_seen, again.states)
+            )
+        finally:
+            store.close()
+    assert results[0] == results[1]
+    assert results[0][1] == 349 and results[0][0]  # rows seen before, events after them
