@@ -5,7 +5,8 @@ The tapes are SYNTHETIC (seeded, NOT market data) but shaped like real ones: HKE
 mean-reverting walk that keeps crossing the lines, a valid day high (the highest price of the
 local day so far, so never below the price), and FX rates (HKD/CNY, HKD/USD, 8 decimals) and
 a top-100 cutoff that move on EVERY row.
-1. 1 symbol x 1,000,000 rows; 2. 100 symbols x 1,000 rows each (100,000 rows, interleaved).
+1. 1 symbol x 1,000,000 rows; 2. 100 symbols x 100,000 rows each (10,000,000 rows,
+interleaved, some 850 MB of CSV; the pandas peer needs some 4 GB for it).
 Three rules per symbol: HK$1T, CN¥1T, top 100 (hysteresis 1 %, confirm 1).
 For each tape: ``mcap-monitor replay --json`` and ``bench/replay_peer.py`` (pandas) run in
 the same invocation, in pairs, alternating which goes first; the peer's events are ASSERTED
@@ -216,12 +217,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small tapes, 3 runs: a smoke run")
     parser.add_argument("--rows", type=int, help="rows of the 1-symbol tape (1,000,000)")
     parser.add_argument("--symbols", type=int, default=100, help="symbols of tape 2 (100)")
-    parser.add_argument("--per-symbol", type=int, help="rows per symbol of tape 2 (1,000)")
+    parser.add_argument("--per-symbol", type=int, help="rows per symbol of tape 2 (100,000)")
     parser.add_argument("--runs", type=int, help="paired runs per tape (5)")
     parser.add_argument("--no-state-db", action="store_true", help="skip the --state-db runs")
     args = parser.parse_args()
     rows = args.rows or (50_000 if args.quick else 1_000_000)
-    per_symbol = args.per_symbol or (200 if args.quick else 1_000)
+    per_symbol = args.per_symbol or (2_000 if args.quick else 100_000)
     runs = args.runs or (3 if args.quick else 5)
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)

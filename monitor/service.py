@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import bisect
 import functools
-import itertools
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -71,6 +70,8 @@ class _Day(NamedTuple):
     end: datetime
     day: date
     shares: SharesCount
+    start_ts: float  # the window in seconds since the epoch
+    end_ts: float
 
 
 @dataclass
@@ -92,7 +93,8 @@ def _trading_day(ctx: _SymbolContext, moment: datetime) -> _Day:
     local = moment.astimezone(ctx.zone)
     start = datetime.combine(local.date(), time(0), ctx.zone)
     end = datetime.combine(local.date() + timedelta(days=1), time(0), ctx.zone)
-    return _Day(start, end, local.date(), shares_on(ctx.cfg, local.date()))
+    counted = shares_on(ctx.cfg, local.date())
+    return _Day(start, end, local.date(), counted, start.timestamp(), end.timestamp())
 
 
 @dataclass
@@ -206,12 +208,18 @@ class Engine:
         *,
         batch: int = 5000,
     ) -> BatchResult:
-        """``process`` in transactions of at most ``batch`` rows, so a long replay never
-        holds the write lock for long; the results are summed."""
+        """``process`` in transactions of about ``batch`` rows (a block is never split), so
+        a long replay never holds the write lock for long; the results are summed."""
         total = BatchResult()
         rows = iter(observations)
         while True:
-            chunk = list(itertools.islice(rows, batch))
+            chunk: list[Observation | ObservationBlock] = []
+            count = 0
+            for item in rows:
+                chunk.append(item)
+                count += 1 if type(item) is Observation else len(item)
+                if count >= batch:
+                    break
             if not chunk:
                 return total
             part = self.process(chunk, now)
@@ -318,17 +326,16 @@ class Engine:
         stepped exactly, one by one; the rest change nothing and are only counted. Events
         come out in tape order, as row by row."""
         by_symbol = block.rows_of()
-        if (
-            self.record_observations
-            or not self.fast_path
-            or not all(symbol in self._contexts for symbol in by_symbol)
-        ):
-            # every row is stored (or one is not configured): each goes the exact way
+        if not self.fast_path or not all(symbol in self._contexts for symbol in by_symbol):
+            # one is not configured (or no shortcut wanted): each row goes the exact way
             for j in sorted(int(j) for at in by_symbol.values() for j in at):
                 self._row(block.observation(j), result, newest, rows, self.fast_path)
             return
         start = len(result.events)
         tags: list[tuple[int, int, int]] = []  # (row, first event, end) of each exact row
+        # each symbol's evaluated rows with their days, when every row is stored
+        stored: list[tuple[npt.NDArray[np.int64], list[_Day], npt.NDArray[np.int64] | None]]
+        stored = []
         for symbol, at in by_symbol.items():
             ctx = self._contexts[symbol]
             times = block.time[at]
@@ -341,16 +348,37 @@ class Engine:
                 continue
             currency = block.currency[at]
             if not (currency == currency[0]).all():
+                days, day_of, _ = self._days(ctx, times)
+                stored.append((at, days, day_of))
                 for j in at:
                     before = len(result.events)
-                    self._row(block.observation(int(j)), result, newest, rows, False)
+                    self._row(block.observation(int(j)), result, newest, [], False)
                     tags.append((int(j), before, len(result.events)))
                 continue
             code = block.currencies[int(currency[0])]
-            self._segment(ctx, block, at, times, code, result, newest, tags)
+            days, day_of = self._segment(ctx, block, at, times, code, result, newest, tags)
+            stored.append((at, days, day_of))
         if len(by_symbol) > 1 and len(result.events) > start:
             events = result.events
             events[start:] = [e for _, a, b in sorted(tags) for e in events[a:b]]
+        if self.record_observations:
+            rows.extend(self._stored_rows(block, stored))
+
+    def _stored_rows(
+        self,
+        block: ObservationBlock,
+        stored: list[tuple[npt.NDArray[np.int64], list[_Day], npt.NDArray[np.int64] | None]],
+    ) -> list[tuple[object, ...]]:
+        """The stored form of every evaluated row of a block, in tape order."""
+        out: list[tuple[int, tuple[object, ...]]] = []
+        for at, days, day_of in stored:
+            for k, j in enumerate(at.tolist()):
+                obs = block.observation(j)
+                shares = obs.shares or days[0 if day_of is None else int(day_of[k])].shares
+                out.append((j, observation_row(obs, shares, obs.price * shares.total)))
+        if len(stored) > 1:
+            out.sort(key=lambda pair: pair[0])
+        return [row for _, row in out]
 
     def _segment(
         self,
@@ -362,10 +390,15 @@ class Engine:
         result: BatchResult,
         newest: dict[str, tuple[Observation, SharesCount, date]],
         tags: list[tuple[int, int, int]],
-    ) -> None:
+    ) -> tuple[list[_Day], npt.NDArray[np.int64] | None]:
+        """One symbol's rows of a block: returns their days and each row's day (None: one)."""
         n = len(at)
         days, day_of, first_row = self._days(ctx, times)
-        shares = np.array([d.shares.total for d in days], dtype=np.float64)[day_of]
+        shares: npt.NDArray[np.float64] | float
+        if day_of is None:
+            shares = float(days[0].shares.total)
+        else:
+            shares = np.array([d.shares.total for d in days], dtype=np.float64)[day_of]
         cap = block.price[at] * shares
         high_cap = block.high[at] * shares
         fx = [column[at] for column in block.fx]
@@ -421,24 +454,27 @@ class Engine:
             self.last_times[ctx.cfg.symbol] = obs.time
             ctx.day = days[-1]
             newest[ctx.cfg.symbol] = (obs, obs.shares or days[-1].shares, days[-1].day)
+        return days, day_of
 
     def _days(
         self, ctx: _SymbolContext, times: npt.NDArray[np.int64]
-    ) -> tuple[list[_Day], npt.NDArray[np.int64], list[int]]:
-        """The local trading days of sorted times: the days, each row's day, each day's
-        first row."""
+    ) -> tuple[list[_Day], npt.NDArray[np.int64] | None, list[int]]:
+        """The local trading days of sorted times: the days, each row's day (None: all on
+        one), each day's first row."""
+        day_ = ctx.day
+        if day_ is not None and day_.start_ts <= times[0] and times[-1] < day_.end_ts:
+            return [day_], None, [0]
         days: list[_Day] = []
         first_row: list[int] = []
         n = len(times)
         k = 0
-        day_ = ctx.day
         while k < n:
             moment = int(times[k])
-            if day_ is None or not day_.start.timestamp() <= moment < day_.end.timestamp():
+            if day_ is None or not day_.start_ts <= moment < day_.end_ts:
                 day_ = _trading_day(ctx, datetime.fromtimestamp(moment, UTC))
             days.append(day_)
             first_row.append(k)
-            k = int(np.searchsorted(times, day_.end.timestamp(), side="left"))
+            k = int(np.searchsorted(times, day_.end_ts, side="left"))
         counts = np.diff(np.array([*first_row, n]))
         return days, np.repeat(np.arange(len(days)), counts), first_row
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Sequence
-from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -31,12 +30,47 @@ Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 
 
-class LineRows(NamedTuple):
-    """Sorted row positions where a rule may move, by the position it is in."""
+class LineRows:
+    """Where one rule may move, by the position it is in: sorted row positions, each kind
+    found on first use (a rule above its line never asks for the rows that may cross up)."""
 
-    up: Ints
-    touch: Ints
-    down: Ints
+    def __init__(self, ratio: Floats | None, high: Floats | None, keep: float, n: int) -> None:
+        # None: no float can stand for the rule, every row is stepped exactly
+        self._ratio, self._high, self._keep, self._n = ratio, high, keep, n
+        self._up: Ints | None = None
+        self._touch: Ints | None = None
+        self._down: Ints | None = None
+
+    def _rows(self, kind: str) -> Ints:
+        ratio, high = self._ratio, self._high
+        if ratio is None or high is None:
+            return np.arange(self._n, dtype=np.int64)
+        if kind == "up":
+            return np.flatnonzero(ratio >= 1.0 - MARGIN)
+        if kind == "touch":
+            return np.flatnonzero(high >= 1.0 - MARGIN)  # NaN (no day high): never a touch
+        return np.flatnonzero(ratio < self._keep * (1.0 + MARGIN))
+
+    @property
+    def up(self) -> Ints:
+        """Value >= threshold, give or take the margin: a rule below may cross up."""
+        if self._up is None:
+            self._up = self._rows("up")
+        return self._up
+
+    @property
+    def touch(self) -> Ints:
+        """Day-high value >= threshold: a rule below may touch the line."""
+        if self._touch is None:
+            self._touch = self._rows("touch")
+        return self._touch
+
+    @property
+    def down(self) -> Ints:
+        """Value < threshold x keep: a rule above may fall below."""
+        if self._down is None:
+            self._down = self._rows("down")
+        return self._down
 
     def next_move(self, below: bool, start: int, touch_from: int, end: int) -> int:
         """The first row at or after ``start`` that may move the rule (``end`` if none);
@@ -69,17 +103,13 @@ def line_rows(
 ) -> LineRows:
     """The rows of one rule (``cap`` and ``high_cap``: price and day high x shares, in the
     quote currency; NaN where there is no day high)."""
-    every = np.arange(len(cap), dtype=np.int64)
+    n = len(cap)
     if isinstance(threshold, float) and not 0.0 < threshold < np.inf:
-        return LineRows(every, every, every)  # no float can stand for it: every row exactly
+        return LineRows(None, None, keep, n)
     with np.errstate(over="ignore", invalid="ignore"):
         scale = rate / threshold
         ratio = cap * scale
         high = high_cap * scale
     if not np.isfinite(ratio).all():
-        return LineRows(every, every, every)
-    return LineRows(
-        np.flatnonzero(ratio >= 1.0 - MARGIN),
-        np.flatnonzero(high >= 1.0 - MARGIN),  # NaN (no day high) is never a touch
-        np.flatnonzero(ratio < keep * (1.0 + MARGIN)),
-    )
+        return LineRows(None, None, keep, n)
+    return LineRows(ratio, high, keep, n)

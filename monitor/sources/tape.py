@@ -266,7 +266,7 @@ class TapeReader:
             if previous is not None and times[0] <= previous.timestamp():
                 return False
         for name, at in rows.items():
-            state.last_time[name] = block.observation(int(at[-1])).time
+            state.last_time[name] = block.exact_time(int(at[-1]))
         return True
 
     def _lines(self, handle: IO[bytes], number: int = 0) -> Iterator[str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 import numpy as np
@@ -83,8 +84,11 @@ class TapeBlock:
     tops: tuple[int, ...]
     materialise: Callable[[str, int], Observation]
     price_column: int
+    time_column: int
     # False: a row the quote-quality check held back (never evaluated)
     keep: Bools = field(init=False)
+
+    _groups: tuple[Ints, Ints] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.keep = np.ones(len(self.time), dtype=np.bool_)
@@ -94,6 +98,10 @@ class TapeBlock:
 
     def line(self, j: int) -> str:
         return self.text[self.starts[j] : self.ends[j]].decode("ascii")
+
+    def exact_time(self, j: int) -> datetime:
+        """Row ``j``'s time as the row reader reads it."""
+        return datetime.fromisoformat(self.line(j).split(",")[self.time_column])
 
     def exact_price(self, j: int) -> Decimal:
         """Row ``j``'s price cell as the row reader reads it (a plain decimal: ``Decimal``)."""
@@ -112,8 +120,10 @@ class TapeBlock:
             if len(rows):
                 out[self.symbols[0]] = rows
             return out
-        order = np.argsort(sym, kind="stable")
-        cuts = np.searchsorted(sym[order], np.arange(len(self.symbols) + 1))
+        if self._groups is None:
+            order = np.argsort(sym, kind="stable")
+            self._groups = order, np.searchsorted(sym[order], np.arange(len(self.symbols) + 1))
+        order, cuts = self._groups
         keep = self.keep
         for k, name in enumerate(self.symbols):
             rows = order[cuts[k] : cuts[k + 1]]
@@ -402,4 +412,5 @@ def scan(
         plan.tops,
         materialise,
         plan.price,
+        plan.time,
     )

@@ -103,11 +103,13 @@ def flat(items: list[Observation | TapeBlock]) -> list[Observation]:
     return out
 
 
-def outcome(cfg: Settings, tape: Path, blocks: bool, chunk: int) -> tuple[object, ...]:
+def outcome(
+    cfg: Settings, tape: Path, blocks: bool, chunk: int, record: bool = False
+) -> tuple[object, ...]:
     store = Store.open(None)
     try:
-        # as replay runs it: observations not recorded (recorded, every row goes row by row)
-        engine = Engine(cfg, store, fast_path=blocks, record_observations=False)
+        # as replay runs it (``record``: into a state db, every row stored)
+        engine = Engine(cfg, store, fast_path=blocks, record_observations=record)
         held: Counter[str] = Counter()
         reader = TapeReader(tape, symbols={s.symbol for s in cfg.symbols})
         rows = reader.blocks(chunk) if blocks else iter(reader)
@@ -122,6 +124,7 @@ def outcome(cfg: Settings, tape: Path, blocks: bool, chunk: int) -> tuple[object
             dict(held),
             store.last_times(),
             store.last_readings(),
+            store.observations(),
         )
     finally:
         store.close()
@@ -140,6 +143,7 @@ def outcome(cfg: Settings, tape: Path, blocks: bool, chunk: int) -> tuple[object
     st.sampled_from(["0", "0.01", "0.05"]),
     st.integers(min_value=1, max_value=3),
     st.sampled_from([300, 700, 4096]),
+    st.booleans(),
 )
 def test_blocks_give_the_events_states_and_counts_of_full_evaluation(
     tmp_path: Path,
@@ -149,10 +153,13 @@ def test_blocks_give_the_events_states_and_counts_of_full_evaluation(
     hysteresis: str,
     symbols: int,
     chunk: int,
+    record: bool,
 ) -> None:
     cfg = config(confirm, hysteresis, symbols)
     tape = write(tmp_path / "tape.csv", start, spec, symbols)
-    assert outcome(cfg, tape, True, chunk) == outcome(cfg, tape, False, chunk)
+    fast = outcome(cfg, tape, True, chunk, record)
+    assert fast == outcome(cfg, tape, False, chunk, record)
+    assert bool(fast[-1]) == record  # stored observations: every row, in tape order
 
 
 @settings(
