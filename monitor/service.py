@@ -540,8 +540,12 @@ def _json_text(text: str) -> str:
 
 def observation_row(obs: Observation, shares: SharesCount, cap: Decimal) -> tuple[object, ...]:
     """The stored form of one observation."""
+    # a rate from the row itself (a tape's: its source, as of its time) is stored without
+    # either; readers take the row's (``history.series``)
     fx = ",".join(
-        f'{{"pair":"{r.base}/{r.quote}","rate":"{r.rate}","source":{_json_text(r.source)},'
+        f'{{"pair":"{r.base}/{r.quote}","rate":"{r.rate}"}}'
+        if r.source == obs.source and r.as_of == obs.time
+        else f'{{"pair":"{r.base}/{r.quote}","rate":"{r.rate}","source":{_json_text(r.source)},'
         f'"as_of":"{r.as_of.isoformat()}"}}'
         for r in obs.fx
     )

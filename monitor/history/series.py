@@ -47,12 +47,15 @@ class RuleSeries:
         return self.rule.label or self.rule.id
 
 
-def _rates(inputs: dict[str, Any]) -> tuple[FxRate, ...]:
+def _rates(inputs: dict[str, Any], source: str, moment: datetime) -> tuple[FxRate, ...]:
+    """The stored rates; a rate stored without source and as-of time is the row's own
+    (a tape's rates: the observation's source, as of its time)."""
     out = []
     for item in inputs.get("fx", []):
         base, quote = str(item["pair"]).split("/")
-        as_of = datetime.fromisoformat(str(item["as_of"]))
-        out.append(FxRate(base, quote, Decimal(str(item["rate"])), str(item["source"]), as_of))
+        as_of = datetime.fromisoformat(str(item["as_of"])) if "as_of" in item else moment
+        rate = Decimal(str(item["rate"]))
+        out.append(FxRate(base, quote, rate, str(item.get("source", source)), as_of))
     return tuple(out)
 
 
@@ -95,7 +98,7 @@ def rule_series(
         moment = datetime.fromisoformat(row["local_time"])
         inputs = json.loads(row["inputs"])
         cap = Money(Decimal(row["market_cap"]), row["currency"])
-        rates = _rates(inputs)
+        rates = _rates(inputs, str(row["source"]), moment)
         for s in wanted:
             rid = s.rule.id
             while cursor[rid] < len(s.events) and s.events[cursor[rid]].time <= moment:
