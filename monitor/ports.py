@@ -126,6 +126,11 @@ class ObservationBlock(Protocol):
         """Row ``j``, exactly as the row-by-row path reads it."""
         ...
 
+    def cells(self, j: int) -> Any:
+        """Row ``j`` as written: ``time, price, currency, day_high, rates, cutoffs`` (a
+        tape's row: its source and its rates' are ``tape``, as of its time)."""
+        ...
+
 
 class ObservationSource(Protocol):
     """Live inputs (quotes + FX + ranking) or a tape, as observations ready to evaluate.

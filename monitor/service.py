@@ -369,13 +369,41 @@ class Engine:
         block: ObservationBlock,
         stored: list[tuple[npt.NDArray[np.int64], list[_Day], npt.NDArray[np.int64] | None]],
     ) -> list[tuple[object, ...]]:
-        """The stored form of every evaluated row of a block, in tape order."""
+        """The stored form of every evaluated row of a block, in tape order: what
+        ``observation_row`` stores for it, built from its cells."""
         out: list[tuple[int, tuple[object, ...]]] = []
+        pairs = [f'{{"pair":"{base}/{quote}","rate":"' for base, quote in block.pairs]
+        tops = [f'"{n}":"' for n in block.tops]
         for at, days, day_of in stored:
+            symbol = block.observation(int(at[0])).symbol
+            utc = np.datetime_as_string(block.time[at].astype("datetime64[s]")).tolist()
             for k, j in enumerate(at.tolist()):
-                obs = block.observation(j)
-                shares = obs.shares or days[0 if day_of is None else int(day_of[k])].shares
-                out.append((j, observation_row(obs, shares, obs.price * shares.total)))
+                shares = days[0 if day_of is None else int(day_of[k])].shares
+                c = block.cells(j)
+                price = Decimal(c.price)
+                local = c.time
+                if local.endswith("-00:00"):  # written as +00:00 once read
+                    local = datetime.fromisoformat(local).isoformat()
+                fx = ",".join(
+                    p + str(Decimal(r)) + '"}' for p, r in zip(pairs, c.rates, strict=True)
+                )
+                cut = ",".join(
+                    t + str(Decimal(v)) + '"' for t, v in zip(tops, c.cutoffs, strict=True)
+                )
+                row = (
+                    symbol,
+                    utc[k] + "+00:00",
+                    local,
+                    str(price),
+                    c.currency,
+                    None if c.day_high is None else str(Decimal(c.day_high)),
+                    shares.total,
+                    shares.source,
+                    str(price * shares.total),
+                    f'{{"fx":[{fx}],"cutoffs_usd":{{{cut}}}}}',
+                    "tape",
+                )
+                out.append((j, row))
         if len(stored) > 1:
             out.sort(key=lambda pair: pair[0])
         return [row for _, row in out]

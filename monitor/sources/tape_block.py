@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -63,6 +64,17 @@ class Plan:
     bounds: dict[str, tuple[float, float]]
 
 
+class Cells(NamedTuple):
+    """One row of a block as written (every cell plain, checked by ``scan``)."""
+
+    time: str
+    price: str
+    currency: str
+    day_high: str | None
+    rates: tuple[str, ...]
+    cutoffs: tuple[str, ...]
+
+
 @dataclass
 class TapeBlock:
     """Rows of one chunk as columns; row ``j`` is file line ``first_line + j``."""
@@ -85,6 +97,7 @@ class TapeBlock:
     materialise: Callable[[str, int], Observation]
     price_column: int
     time_column: int
+    plan: Plan
     # False: a row the quote-quality check held back (never evaluated)
     keep: Bools = field(init=False)
 
@@ -98,6 +111,21 @@ class TapeBlock:
 
     def line(self, j: int) -> str:
         return self.text[self.starts[j] : self.ends[j]].decode("ascii")
+
+    def cells(self, j: int) -> Cells:
+        """Row ``j``'s cells as written: time, price, currency, day high (None: blank), the
+        FX rates (in ``pairs`` order) and the cutoffs (in ``tops`` order)."""
+        row = self.line(j).split(",")
+        plan = self.plan
+        high = row[plan.day_high] if plan.day_high is not None else ""
+        return Cells(
+            row[plan.time],
+            row[plan.price],
+            row[plan.currency],
+            high or None,
+            tuple(row[c] for c in plan.fx),
+            tuple(row[c] for c in plan.cutoffs),
+        )
 
     def exact_time(self, j: int) -> datetime:
         """Row ``j``'s time as the row reader reads it."""
@@ -413,4 +441,5 @@ def scan(
         materialise,
         plan.price,
         plan.time,
+        plan,
     )
