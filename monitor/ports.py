@@ -107,6 +107,8 @@ class ObservationBlock(Protocol):
     block path reads. Floats only pick rows; ``observation(j)`` is row ``j`` read exactly."""
 
     time: npt.NDArray[np.int64]  # seconds since the epoch
+    symbol: npt.NDArray[np.int32]  # index into ``symbols``
+    symbols: tuple[str, ...]
     currency: npt.NDArray[np.int32]  # index into ``currencies``
     currencies: tuple[str, ...]
     price: npt.NDArray[np.float64]

@@ -20,7 +20,7 @@ from monitor.core.band import Rates
 from monitor.core.evaluate import QuietBand, Skipped, evaluate, quiet_band, read_rule
 from monitor.core.events import Event, event_to_dict, stable_id
 from monitor.core.money import BOUNDS, path_legs
-from monitor.core.prefilter import LineRows, effective_rates, line_rows
+from monitor.core.prefilter import MARGIN, LineRows, effective_rates, line_rows
 from monitor.core.rules import RankRule, Rule, RuleState, ThresholdRule
 from monitor.core.shares import shares_on
 from monitor.core.valuation import Observation, SharesCount, valuate
@@ -336,6 +336,8 @@ class Engine:
         # each symbol's evaluated rows with their days, when every row is stored
         stored: list[tuple[npt.NDArray[np.int64], list[_Day], npt.NDArray[np.int64] | None]]
         stored = []
+        segments: list[tuple[_SymbolContext, npt.NDArray[np.int64], npt.NDArray[np.int64]]]
+        segments = []
         for symbol, at in by_symbol.items():
             ctx = self._contexts[symbol]
             times = block.time[at]
@@ -344,8 +346,18 @@ class Engine:
                 seen = int(np.searchsorted(times, last.timestamp(), side="right"))
                 result.already_seen += seen
                 at, times = at[seen:], times[seen:]
-            if not len(at):
-                continue
+            if len(at):
+                segments.append((ctx, at, times))
+        # many symbols: their quiet first rows found for all at once
+        quiet = {} if self.record_observations else self._quiet_heads(block, segments)
+        for ctx, at, times in segments:
+            head = quiet.get(ctx.cfg.symbol, 0)
+            if head:
+                result.observations += head
+                if head == len(at):
+                    self._settle(ctx, block, int(at[-1]), newest)
+                    continue
+                at, times = at[head:], times[head:]
             currency = block.currency[at]
             if not (currency == currency[0]).all():
                 days, day_of, _ = self._days(ctx, times)
@@ -363,6 +375,109 @@ class Engine:
             events[start:] = [e for _, a, b in sorted(tags) for e in events[a:b]]
         if self.record_observations:
             rows.extend(self._stored_rows(block, stored))
+
+    def _settle(
+        self,
+        ctx: _SymbolContext,
+        block: ObservationBlock,
+        j: int,
+        newest: dict[str, tuple[Observation, SharesCount, date]],
+    ) -> None:
+        """Row ``j`` is a symbol's newest, evaluated and quiet: it moves the resume point,
+        the trading day and the readings."""
+        obs = block.observation(j)
+        day_ = ctx.day
+        if day_ is None or not day_.start <= obs.time < day_.end:
+            day_ = ctx.day = _trading_day(ctx, obs.time)
+        self.last_times[obs.symbol] = obs.time
+        newest[obs.symbol] = (obs, obs.shares or day_.shares, day_.day)
+
+    def _quiet_heads(
+        self,
+        block: ObservationBlock,
+        segments: list[tuple[_SymbolContext, npt.NDArray[np.int64], npt.NDArray[np.int64]]],
+    ) -> dict[str, int]:
+        """For each symbol that can take it, how many of its first rows are certainly quiet
+        (``core.prefilter`` bounds, its rules in the positions they are in now), found over
+        the whole block at once: per symbol, only the rest is looked at."""
+        if len(segments) < 2:
+            return {}
+        code_of = {name: k for k, name in enumerate(block.symbols)}
+        n_codes = len(block.symbols)
+        shares = np.zeros(n_codes)
+        rows_in = np.zeros(len(block), dtype=np.bool_)
+        # rules by how they are valued: FX legs, cutoff column, and which of a symbol's
+        # rules of that kind they are (each group is one row-wide computation)
+        groups: dict[tuple[object, ...], list[tuple[int, Rule, RuleState]]] = {}
+        heads: dict[str, int] = {}
+        for ctx, at, _times in segments:
+            cfg = ctx.cfg
+            if cfg.shares_history:  # a dated share count: the per-symbol path counts days
+                continue
+            currency = block.currency[at]
+            if not (currency == currency[0]).all():
+                continue
+            quote = block.currencies[int(currency[0])]
+            members: list[tuple[tuple[object, ...], Rule, RuleState]] = []
+            for rule in ctx.rules:
+                state = self.states.get(rule.id)
+                legs = path_legs(quote, rule.currency, block.pairs)
+                if state is None or state.streak or legs is None:
+                    break
+                if isinstance(rule, RankRule):
+                    if rule.top_n not in block.tops:
+                        break
+                    kind: object = block.tops.index(rule.top_n)
+                elif not 0 < float(rule.threshold) < np.inf:
+                    break
+                else:
+                    kind = None
+                members.append(((legs, kind), rule, state))
+            else:
+                code = code_of[cfg.symbol]
+                shares[code] = shares_on(cfg, date.min).total
+                rows_in[at] = True
+                heads[cfg.symbol] = len(at)
+                taken: Counter[tuple[object, ...]] = Counter()
+                for key, rule, state in members:
+                    taken[key] += 1
+                    groups.setdefault((*key, taken[key]), []).append((code, rule, state))
+        if len(heads) < 2:
+            return {}
+        sym = block.symbol
+        cap = block.price * shares[sym]
+        high_cap = block.high * shares[sym]
+        moving = np.zeros(len(block), dtype=np.bool_)
+        for (how, kind, _nth), rules in groups.items():
+            member = np.zeros(n_codes, dtype=np.bool_)
+            below = np.zeros(n_codes, dtype=np.bool_)
+            keep = np.ones(n_codes)
+            threshold = np.ones(n_codes)
+            for code, rule, state in rules:
+                member[code] = True
+                below[code] = state.position == "below"
+                keep[code] = float(rule.keep)
+                if isinstance(rule, ThresholdRule):
+                    threshold[code] = float(rule.threshold)
+            assert isinstance(how, tuple)
+            line = block.cutoffs[kind] if isinstance(kind, int) else threshold[sym]
+            with np.errstate(over="ignore", invalid="ignore"):
+                scale = effective_rates(block.fx, how) / line
+                ratio = cap * scale
+                up = (ratio >= 1.0 - MARGIN) | (high_cap * scale >= 1.0 - MARGIN)
+                down = ratio < keep[sym] * (1.0 + MARGIN)
+            moving |= np.where(below[sym], up, down) & member[sym]
+        moving &= rows_in
+        found = np.flatnonzero(moving)
+        if len(found):
+            codes, first = np.unique(sym[found], return_index=True)
+            by_code = {code_of[ctx.cfg.symbol]: at for ctx, at, _ in segments}
+            for code, k in zip(codes.tolist(), first.tolist(), strict=True):
+                name = block.symbols[code]
+                if name in heads:
+                    at = by_code[code]
+                    heads[name] = int(np.searchsorted(at, found[k]))
+        return heads
 
     def _stored_rows(
         self,

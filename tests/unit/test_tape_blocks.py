@@ -163,6 +163,28 @@ def test_blocks_give_the_events_states_and_counts_of_full_evaluation(
 
 
 @settings(
+    max_examples=80,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    st.sampled_from(START_CENTS),
+    st.lists(steps, min_size=100, max_size=200),
+    st.integers(min_value=1, max_value=2),
+    st.sampled_from(["0", "0.01"]),
+)
+def test_many_symbols_in_big_blocks_give_the_outcome_of_full_evaluation(
+    tmp_path: Path, start: int, spec: list[Step], confirm: int, hysteresis: str
+) -> None:
+    # blocks of some 35 rows of 3 symbols: the quiet first rows of every symbol are found
+    # over the whole block at once (``Engine._quiet_heads``), the rest symbol by symbol
+    cfg = config(confirm, hysteresis, 3)
+    tape = write(tmp_path / "tape.csv", start, spec, 3)
+    assert outcome(cfg, tape, True, 4096) == outcome(cfg, tape, False, 4096)
+
+
+@settings(
     max_examples=60,
     deadline=None,
     derandomize=True,
@@ -280,3 +302,27 @@ def test_a_replay_appended_to_a_state_skips_what_it_has_seen_like_full_evaluatio
             store.close()
     assert results[0] == results[1]
     assert results[0][1] == 349 and results[0][0]  # rows seen before, events after them
+
+
+@pytest.mark.parametrize("high", [3, None])
+@pytest.mark.parametrize("hysteresis", ["0", "0.01"])
+@pytest.mark.parametrize("chunk", [2000, 4096, 9000])
+def test_symbols_drifting_across_their_lines_inside_blocks(
+    tmp_path: Path, hysteresis: str, chunk: int, high: int | None
+) -> None:
+    # three symbols, a cent a row up through HK$1T (HK$39.83) and down through the bottom of
+    # the band, each starting elsewhere: inside one block, one symbol's first moving row is
+    # a crossing up, another's a crossing down, a third's a touch of the day high
+    legs = [1] * 40 + [-1] * 70 + [1] * 70
+    spec: list[Step] = []
+    for i in range(2 * len(legs)):
+        for k in range(3):  # each symbol its own phase of the same walk
+            d = legs[(i + 25 * k) % len(legs)]
+            spec.append((d, high, 0, 0, 0, 0, 1, "+08:00", k))
+    tape = write(tmp_path / "tape.csv", 3950, spec, 3)
+    cfg = config(1, hysteresis, 3)
+    fast = outcome(cfg, tape, True, chunk)
+    assert fast == outcome(cfg, tape, False, chunk)
+    kinds = Counter(str(e["kind"]) for e in fast[0])  # type: ignore[union-attr]
+    assert kinds["crossed_above"] and kinds["crossed_below"]
+    assert bool(kinds["touched_above"]) == (high is not None)
