@@ -267,20 +267,32 @@ def _times(pad: npt.NDArray[np.uint8], start: Ints, length: Ints) -> Ints | None
             return None
     # every byte is below 127 (checked): the same words as signed integers, for arithmetic
     words = unsigned.view("<i8")
-    w0, w1, w2, w3 = words[:, 0], words[:, 1], words[:, 2], words[:, 3]
-    sign = (w2 >> 24) & 0xFF
-    if not ((sign == 43) | (sign == 45)).all():
-        return None
+    w1, w2 = words[:, 1], words[:, 2]
 
     def d(w: Ints, k: int) -> Ints:
         out: Ints = (w >> (8 * k)) & 0x0F
         return out
 
-    year = d(w0, 0) * 1000 + d(w0, 1) * 100 + d(w0, 2) * 10 + d(w0, 3)
-    month, day = d(w0, 5) * 10 + d(w0, 6), d(w1, 0) * 10 + d(w1, 1)
     hour, minute = d(w1, 3) * 10 + d(w1, 4), d(w1, 6) * 10 + d(w1, 7)
     second = d(w2, 1) * 10 + d(w2, 2)
-    off_h, off_m = d(w2, 4) * 10 + d(w2, 5), d(w2, 7) * 10 + d(w3, 0)
+    if not ((hour <= 23) & (minute <= 59) & (second <= 59)).all():
+        return None
+    # the date and the UTC offset change seldom from row to row: worked out once a run
+    change = np.empty(len(words), dtype=np.bool_)
+    change[0] = True
+    moved = change[1:]
+    np.not_equal(words[1:, 0], words[:-1, 0], out=moved)
+    for part in (w1 & 0xFFFF, w2 >> 24, words[:, 3] & 0xFF):  # DD, offset
+        moved |= part[1:] != part[:-1]
+    runs = words[change]
+    w0, r1, r2, w3 = runs[:, 0], runs[:, 1], runs[:, 2], runs[:, 3]
+    run_of = np.cumsum(change) - 1
+    sign = (r2 >> 24) & 0xFF
+    if not ((sign == 43) | (sign == 45)).all():
+        return None
+    year = d(w0, 0) * 1000 + d(w0, 1) * 100 + d(w0, 2) * 10 + d(w0, 3)
+    month, day = d(w0, 5) * 10 + d(w0, 6), d(r1, 0) * 10 + d(r1, 1)
+    off_h, off_m = d(r2, 4) * 10 + d(r2, 5), d(r2, 7) * 10 + d(w3, 0)
     if not ((year >= MIN_YEAR) & (year <= MAX_YEAR)).all():
         return None
     if not ((month >= 1) & (month <= 12)).all():
@@ -289,7 +301,7 @@ def _times(pad: npt.NDArray[np.uint8], start: Ints, length: Ints) -> Ints | None
     last_day = _MONTH_DAYS[month] - ((month == 2) & ~leap)
     if not ((day >= 1) & (day <= last_day)).all():
         return None
-    if not ((hour <= 23) & (minute <= 59) & (second <= 59) & (off_h <= 23) & (off_m <= 59)).all():
+    if not ((off_h <= 23) & (off_m <= 59)).all():
         return None
     # days from the civil date (H. Hinnant's algorithm), proleptic Gregorian
     y = year - (month <= 2)
@@ -298,7 +310,8 @@ def _times(pad: npt.NDArray[np.uint8], start: Ints, length: Ints) -> Ints | None
     doy = (153 * np.where(month > 2, month - 3, month + 9) + 2) // 5 + day - 1
     days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
     offset = (off_h * 3600 + off_m * 60) * np.where(sign == 43, 1, -1)
-    out: Ints = days * 86400 + hour * 3600 + minute * 60 + second - offset
+    base = (days * 86400 - offset)[run_of]
+    out: Ints = base + hour * 3600 + minute * 60 + second
     return out
 
 

@@ -287,7 +287,12 @@ class Store(OutboxQueries):
         out: dict[str, datetime] = {}
         rows = self.conn.execute(
             "SELECT substr(key, ?), value FROM meta WHERE key LIKE ? "
-            "UNION ALL SELECT symbol, MAX(time) FROM observations GROUP BY symbol",
+            # each symbol's newest row through the (symbol, time) index: a skip-scan, not a
+            # scan of every row (a long replay asks this once per batch)
+            "UNION ALL SELECT sym, (SELECT MAX(time) FROM observations WHERE symbol = sym) "
+            "FROM (WITH RECURSIVE s(sym) AS (SELECT MIN(symbol) FROM observations "
+            "UNION ALL SELECT (SELECT MIN(symbol) FROM observations WHERE symbol > s.sym) "
+            "FROM s WHERE s.sym IS NOT NULL) SELECT sym FROM s WHERE sym IS NOT NULL)",
             (len(WATERMARK) + 1, WATERMARK + "%"),
         )
         for symbol, text in rows:
