@@ -27,7 +27,7 @@ from numpy.lib.stride_tricks import as_strided
 from monitor.core.iso4217 import ISO_4217
 from monitor.core.valuation import Observation
 
-CHUNK_BYTES = 1 << 20  # 1 MiB of lines at a time (some 12,000 rows): memory stays bounded
+CHUNK_BYTES = 1 << 19  # 512 KiB of lines at a time (some 6,000 rows): memory stays bounded
 MAX_CHUNK_BYTES = 1 << 22  # with many symbols interleaved
 PAD = 40  # bytes after a chunk's rows that cells may be read into (and then ignored)
 _SLICE = 1 << 18
