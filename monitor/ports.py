@@ -128,9 +128,16 @@ class ObservationBlock(Protocol):
         """Row ``j``, exactly as the row-by-row path reads it."""
         ...
 
-    def cells(self, j: int) -> Any:
-        """Row ``j`` as written: ``time, price, currency, day_high, rates, cutoffs`` (a
-        tape's row: its source and its rates' are ``tape``, as of its time)."""
+    @property
+    def plan(self) -> Any:
+        """Which column holds what: ``time``, ``price``, ``day_high``, ``fx``, ``cutoffs``."""
+        ...
+
+    def texts(
+        self, col: int, rows: npt.NDArray[np.int64], numbers: npt.NDArray[np.float64] | None = None
+    ) -> list[str]:
+        """Column ``col``'s cells of ``rows`` as written (with ``numbers``: as ``Decimal``
+        writes them). A tape's row: its source and its rates' are ``tape``, as of its time."""
         ...
 
 

@@ -485,40 +485,52 @@ class Engine:
         stored: list[tuple[npt.NDArray[np.int64], list[_Day], npt.NDArray[np.int64] | None]],
     ) -> list[tuple[object, ...]]:
         """The stored form of every evaluated row of a block, in tape order: what
-        ``observation_row`` stores for it, built from its cells."""
+        ``observation_row`` stores for it, built from its cells a column at a time."""
         out: list[tuple[int, tuple[object, ...]]] = []
-        pairs = [f'{{"pair":"{base}/{quote}","rate":"' for base, quote in block.pairs]
-        tops = [f'"{n}":"' for n in block.tops]
+        cols = block.plan
+        # the inputs of a tape row: its rates and cutoffs, source and as-of time its own
+        fx = ",".join(f'{{"pair":"{b}/{q}","rate":"%s"}}' for b, q in block.pairs)
+        cut = ",".join(f'"{n}":"%s"' for n in block.tops)
+        template = f'{{"fx":[{fx}],"cutoffs_usd":{{{cut}}}}}'
         for at, days, day_of in stored:
             symbol = block.observation(int(at[0])).symbol
             utc = np.datetime_as_string(block.time[at].astype("datetime64[s]")).tolist()
+            local = block.texts(cols.time, at)
+            for k, text in enumerate(local):
+                if text.endswith("-00:00"):  # written as +00:00 once read
+                    local[k] = datetime.fromisoformat(text).isoformat()
+            prices = block.texts(cols.price, at, block.price)
+            highs: list[str | None] = [None] * len(at)
+            if cols.day_high is not None:
+                highs = [h or None for h in block.texts(cols.day_high, at, block.high)]
+            rates = [block.texts(c, at, v) for c, v in zip(cols.fx, block.fx, strict=True)]
+            cuts = [block.texts(c, at, v) for c, v in zip(cols.cutoffs, block.cutoffs, strict=True)]
+            if rates or cuts:
+                cells = [template % r for r in zip(*rates, *cuts, strict=True)]
+            else:
+                cells = [template] * len(at)
+            currencies = [block.currencies[c] for c in block.currency[at].tolist()]
+            which = [0] * len(at) if day_of is None else day_of.tolist()
             for k, j in enumerate(at.tolist()):
-                shares = days[0 if day_of is None else int(day_of[k])].shares
-                c = block.cells(j)
-                price = Decimal(c.price)
-                local = c.time
-                if local.endswith("-00:00"):  # written as +00:00 once read
-                    local = datetime.fromisoformat(local).isoformat()
-                fx = ",".join(
-                    p + str(Decimal(r)) + '"}' for p, r in zip(pairs, c.rates, strict=True)
+                shares = days[which[k]].shares
+                out.append(
+                    (
+                        j,
+                        (
+                            symbol,
+                            utc[k] + "+00:00",
+                            local[k],
+                            prices[k],
+                            currencies[k],
+                            highs[k],
+                            shares.total,
+                            shares.source,
+                            str(Decimal(prices[k]) * shares.total),
+                            cells[k],
+                            "tape",
+                        ),
+                    )
                 )
-                cut = ",".join(
-                    t + str(Decimal(v)) + '"' for t, v in zip(tops, c.cutoffs, strict=True)
-                )
-                row = (
-                    symbol,
-                    utc[k] + "+00:00",
-                    local,
-                    str(price),
-                    c.currency,
-                    None if c.day_high is None else str(Decimal(c.day_high)),
-                    shares.total,
-                    shares.source,
-                    str(price * shares.total),
-                    f'{{"fx":[{fx}],"cutoffs_usd":{{{cut}}}}}',
-                    "tape",
-                )
-                out.append((j, row))
         if len(stored) > 1:
             out.sort(key=lambda pair: pair[0])
         return [row for _, row in out]

@@ -18,7 +18,6 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -64,17 +63,6 @@ class Plan:
     bounds: dict[str, tuple[float, float]]
 
 
-class Cells(NamedTuple):
-    """One row of a block as written (every cell plain, checked by ``scan``)."""
-
-    time: str
-    price: str
-    currency: str
-    day_high: str | None
-    rates: tuple[str, ...]
-    cutoffs: tuple[str, ...]
-
-
 @dataclass
 class TapeBlock:
     """Rows of one chunk as columns; row ``j`` is file line ``first_line + j``."""
@@ -98,6 +86,7 @@ class TapeBlock:
     price_column: int
     time_column: int
     plan: Plan
+    seps: Ints  # rows x columns: where each cell ends (a comma or the newline)
     # False: a row the quote-quality check held back (never evaluated)
     keep: Bools = field(init=False)
 
@@ -112,20 +101,32 @@ class TapeBlock:
     def line(self, j: int) -> str:
         return self.text[self.starts[j] : self.ends[j]].decode("ascii")
 
-    def cells(self, j: int) -> Cells:
-        """Row ``j``'s cells as written: time, price, currency, day high (None: blank), the
-        FX rates (in ``pairs`` order) and the cutoffs (in ``tops`` order)."""
-        row = self.line(j).split(",")
-        plan = self.plan
-        high = row[plan.day_high] if plan.day_high is not None else ""
-        return Cells(
-            row[plan.time],
-            row[plan.price],
-            row[plan.currency],
-            high or None,
-            tuple(row[c] for c in plan.fx),
-            tuple(row[c] for c in plan.cutoffs),
-        )
+    def texts(self, col: int, rows: Ints, numbers: Floats | None = None) -> list[str]:
+        """Column ``col``'s cells of ``rows`` as written ("" where blank); with ``numbers``
+        (the column's floats), as ``str(Decimal(cell))`` writes them."""
+        seps = self.seps[rows]
+        begin = self.starts[rows] if col == 0 else seps[:, col - 1] + 1
+        length = seps[:, col] - begin
+        width = int(length.max()) if len(length) else 0
+        if width == 0:
+            return [""] * len(rows)
+        pad = np.frombuffer(self.text, dtype=np.uint8)
+        chars = _rows_of_bytes(pad, width)[begin]
+        if int(length.min()) != width:
+            chars[np.arange(width) >= length[:, None]] = 0
+        cells: list[bytes] = np.ascontiguousarray(chars).view(f"S{width}").ravel().tolist()
+        out = [c.decode("ascii") for c in cells]
+        if numbers is not None:
+            # Decimal writes a plain cell back as it is, but for leading zeros and points
+            # ("05", ".5", "5.") and values below 1e-6 (exponent notation)
+            first, last = chars[:, 0], chars[np.arange(len(rows)), np.maximum(length - 1, 0)]
+            second = chars[:, 1] if width > 1 else np.zeros(len(rows), dtype=np.uint8)
+            odd = (first == 46) | (last == 46) | ((first == 48) & (second != 46) & (length > 1))
+            odd |= numbers[rows] < 1.0001e-6
+            odd &= length > 0
+            for k in np.flatnonzero(odd).tolist():
+                out[k] = str(Decimal(out[k]))
+        return out
 
     def exact_time(self, j: int) -> datetime:
         """Row ``j``'s time as the row reader reads it."""
@@ -455,4 +456,5 @@ def scan(
         plan.price,
         plan.time,
         plan,
+        seps,
     )

@@ -326,3 +326,27 @@ def test_symbols_drifting_across_their_lines_inside_blocks(
     kinds = Counter(str(e["kind"]) for e in fast[0])  # type: ignore[union-attr]
     assert kinds["crossed_above"] and kinds["crossed_below"]
     assert bool(kinds["touched_above"]) == (high is not None)
+
+
+def test_cells_written_oddly_are_stored_as_the_row_reader_stores_them(tmp_path: Path) -> None:
+    # leading zeros and points, a trailing point, a rate below 1e-6 (Decimal writes 5.0E-8)
+    # and a -00:00 offset: plain enough for a block, stored as str(Decimal(cell)) stores them
+    rows = [HEADER]
+    for k in range(40):
+        price = ["039.80", "39.8", "40.", "0039.9"][k % 4]
+        stamp = f"2025-02-03T10:{k:02d}:00" + ("-00:00" if k % 5 == 0 else "+08:00")
+        if k % 5 == 0:
+            stamp = f"2025-02-03T02:{k:02d}:30-00:00"
+        rows.append(
+            f"{stamp},1810.HK,{price},HKD,{'' if k % 3 else '040.1'},.9357,0.000000050,"
+            f"1.04,0148000000000"
+        )
+    tape = tmp_path / "odd.csv"
+    tape.write_text("\n".join(rows) + "\n")
+    assert any(isinstance(i, TapeBlock) for i in TapeReader(tape).blocks(1000))
+    cfg = config(1, "0.01", 1)
+    fast = outcome(cfg, tape, True, 1000, record=True)
+    assert fast == outcome(cfg, tape, False, 1000, record=True)
+    stored = fast[-1]
+    assert isinstance(stored, list) and len(stored) == 40
+    assert {r["price"] for r in stored} == {"39.80", "39.8", "40", "39.9"}
