@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -511,26 +512,24 @@ class Engine:
                 cells = [template] * len(at)
             currencies = [block.currencies[c] for c in block.currency[at].tolist()]
             which = [0] * len(at) if day_of is None else day_of.tolist()
-            for k, j in enumerate(at.tolist()):
-                shares = days[which[k]].shares
-                out.append(
-                    (
-                        j,
-                        (
-                            symbol,
-                            utc[k] + "+00:00",
-                            local[k],
-                            prices[k],
-                            currencies[k],
-                            highs[k],
-                            shares.total,
-                            shares.source,
-                            str(Decimal(prices[k]) * shares.total),
-                            cells[k],
-                            "tape",
-                        ),
-                    )
-                )
+            counted = [days[k].shares for k in which]
+            totals = [c.total for c in counted]
+            caps = [str(Decimal(p) * t) for p, t in zip(prices, totals, strict=True)]
+            made = zip(
+                itertools.repeat(symbol),
+                [u + "+00:00" for u in utc],
+                local,
+                prices,
+                currencies,
+                highs,
+                totals,
+                [c.source for c in counted],
+                caps,
+                cells,
+                itertools.repeat("tape"),
+                strict=False,  # the two repeats are endless
+            )
+            out.extend(zip(at.tolist(), made, strict=True))
         if len(stored) > 1:
             out.sort(key=lambda pair: pair[0])
         return [row for _, row in out]

@@ -114,8 +114,8 @@ class TapeBlock:
         chars = _rows_of_bytes(pad, width)[begin]
         if int(length.min()) != width:
             chars[np.arange(width) >= length[:, None]] = 0
-        cells: list[bytes] = np.ascontiguousarray(chars).view(f"S{width}").ravel().tolist()
-        out = [c.decode("ascii") for c in cells]
+        cells = np.ascontiguousarray(chars).view(f"S{width}").ravel()
+        out: list[str] = cells.astype(f"U{width}").tolist()
         if numbers is not None:
             # Decimal writes a plain cell back as it is, but for leading zeros and points
             # ("05", ".5", "5.") and values below 1e-6 (exponent notation)
