@@ -292,7 +292,7 @@ class Store(OutboxQueries):
             "UNION ALL SELECT sym, (SELECT MAX(time) FROM observations WHERE symbol = sym) "
             "FROM (WITH RECURSIVE s(sym) AS (SELECT MIN(symbol) FROM observations "
             "UNION ALL SELECT (SELECT MIN(symbol) FROM observations WHERE symbol > s.sym) "
-            "FROM s WHERE s.sym IS NOT NULL) SELECT sym FROM s WHERE sym IS NOT NULL)",
+            "FROM s WHERE s.sym IS NOT NULL) SELECT sym FROM s WHERE sym IS NOT NULL) AS heads",
             (len(WATERMARK) + 1, WATERMARK + "%"),
         )
         for symbol, text in rows:
