@@ -114,9 +114,17 @@ class ObservationBlock(Protocol):
     price: npt.NDArray[np.float64]
     high: npt.NDArray[np.float64]  # NaN: no day high
     fx: tuple[npt.NDArray[np.float64], ...]
-    pairs: tuple[tuple[str, str], ...]  # (base, quote) of each ``fx`` column
     cutoffs: tuple[npt.NDArray[np.float64], ...]
-    tops: tuple[int, ...]  # the N of each cutoff column
+
+    @property
+    def pairs(self) -> tuple[tuple[str, str], ...]:
+        """(base, quote) of each ``fx`` column."""
+        ...
+
+    @property
+    def tops(self) -> tuple[int, ...]:
+        """The N of each cutoff column."""
+        ...
 
     def __len__(self) -> int: ...
 

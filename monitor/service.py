@@ -21,7 +21,7 @@ from monitor.core.band import Rates
 from monitor.core.evaluate import QuietBand, Skipped, evaluate, quiet_band, read_rule
 from monitor.core.events import Event, event_to_dict, stable_id
 from monitor.core.money import BOUNDS, path_legs
-from monitor.core.prefilter import MARGIN, LineRows, effective_rates, line_rows
+from monitor.core.prefilter import LineRows, effective_rates, line_rows, may_fall, may_rise
 from monitor.core.rules import RankRule, Rule, RuleState, ThresholdRule
 from monitor.core.shares import shares_on
 from monitor.core.valuation import Observation, SharesCount, valuate
@@ -33,6 +33,8 @@ from monitor.store.sqlite import LastReading, utc_iso
 from monitor.store.sqlite import Store as SqliteStore
 
 SUMMARY_SENT = "baseline_summary_sent"
+# each symbol's newest evaluated observation, with its shares and trading day
+_Newest = dict[str, tuple[Observation, SharesCount, date]]
 # after this many quiet bands in a row that missed the very next row, the next BAND_REST
 # evaluated rows build none (the band is only ever a shortcut: results are the same)
 BAND_MISSES = 4
@@ -88,6 +90,10 @@ class _SymbolContext:
     # bands that missed on their next row in a row, and rows left before building one again
     misses: int = 0
     cooldown: int = 0
+
+
+# a symbol's rows of a block to store: the rows, their days, each row's day (None: one)
+_Stored = tuple[str, npt.NDArray[np.int64], list[_Day], npt.NDArray[np.int64] | None]
 
 
 def _trading_day(ctx: _SymbolContext, moment: datetime) -> _Day:
@@ -234,7 +240,7 @@ class Engine:
         self, observations: Iterable[Observation | ObservationBlock], result: BatchResult
     ) -> None:
         rows: list[tuple[object, ...]] = []
-        newest: dict[str, tuple[Observation, SharesCount, date]] = {}
+        newest: _Newest = {}
         fast = self.fast_path
         for item in observations:
             if type(item) is Observation:
@@ -269,7 +275,7 @@ class Engine:
         self,
         obs: Observation,
         result: BatchResult,
-        newest: dict[str, tuple[Observation, SharesCount, date]],
+        newest: _Newest,
         rows: list[tuple[object, ...]],
         fast: bool,
     ) -> None:
@@ -320,7 +326,7 @@ class Engine:
         self,
         block: ObservationBlock,
         result: BatchResult,
-        newest: dict[str, tuple[Observation, SharesCount, date]],
+        newest: _Newest,
         rows: list[tuple[object, ...]],
     ) -> None:
         """A block of rows: each symbol's rows that may move a rule (``core.prefilter``) are
@@ -335,8 +341,7 @@ class Engine:
         start = len(result.events)
         tags: list[tuple[int, int, int]] = []  # (row, first event, end) of each exact row
         # each symbol's evaluated rows with their days, when every row is stored
-        stored: list[tuple[npt.NDArray[np.int64], list[_Day], npt.NDArray[np.int64] | None]]
-        stored = []
+        stored: list[_Stored] = []
         segments: list[tuple[_SymbolContext, npt.NDArray[np.int64], npt.NDArray[np.int64]]]
         segments = []
         for symbol, at in by_symbol.items():
@@ -362,27 +367,38 @@ class Engine:
             currency = block.currency[at]
             if not (currency == currency[0]).all():
                 days, day_of, _ = self._days(ctx, times)
-                stored.append((at, days, day_of))
-                for j in at:
-                    before = len(result.events)
-                    self._row(block.observation(int(j)), result, newest, [], False)
-                    tags.append((int(j), before, len(result.events)))
+                stored.append((ctx.cfg.symbol, at, days, day_of))
+                for j in at.tolist():
+                    self._exact(block, j, result, newest, tags)
                 continue
             code = block.currencies[int(currency[0])]
             days, day_of = self._segment(ctx, block, at, times, code, result, newest, tags)
-            stored.append((at, days, day_of))
+            stored.append((ctx.cfg.symbol, at, days, day_of))
         if len(by_symbol) > 1 and len(result.events) > start:
             events = result.events
             events[start:] = [e for _, a, b in sorted(tags) for e in events[a:b]]
         if self.record_observations:
             rows.extend(self._stored_rows(block, stored))
 
+    def _exact(
+        self,
+        block: ObservationBlock,
+        j: int,
+        result: BatchResult,
+        newest: _Newest,
+        tags: list[tuple[int, int, int]],
+    ) -> None:
+        """Step row ``j`` of a block exactly; ``tags`` says which events it made."""
+        before = len(result.events)
+        self._row(block.observation(j), result, newest, [], False)
+        tags.append((j, before, len(result.events)))
+
     def _settle(
         self,
         ctx: _SymbolContext,
         block: ObservationBlock,
         j: int,
-        newest: dict[str, tuple[Observation, SharesCount, date]],
+        newest: _Newest,
     ) -> None:
         """Row ``j`` is a symbol's newest, evaluated and quiet: it moves the resume point,
         the trading day and the readings."""
@@ -465,8 +481,8 @@ class Engine:
             with np.errstate(over="ignore", invalid="ignore"):
                 scale = effective_rates(block.fx, how) / line
                 ratio = cap * scale
-                up = (ratio >= 1.0 - MARGIN) | (high_cap * scale >= 1.0 - MARGIN)
-                down = ratio < keep[sym] * (1.0 + MARGIN)
+                up = may_rise(ratio) | may_rise(high_cap * scale)
+                down = may_fall(ratio, keep[sym])
             moving |= np.where(below[sym], up, down) & member[sym]
         moving &= rows_in
         found = np.flatnonzero(moving)
@@ -483,7 +499,7 @@ class Engine:
     def _stored_rows(
         self,
         block: ObservationBlock,
-        stored: list[tuple[npt.NDArray[np.int64], list[_Day], npt.NDArray[np.int64] | None]],
+        stored: list[_Stored],
     ) -> list[tuple[object, ...]]:
         """The stored form of every evaluated row of a block, in tape order: what
         ``observation_row`` stores for it, built from its cells a column at a time."""
@@ -493,8 +509,7 @@ class Engine:
         fx = ",".join(f'{{"pair":"{b}/{q}","rate":"%s"}}' for b, q in block.pairs)
         cut = ",".join(f'"{n}":"%s"' for n in block.tops)
         template = f'{{"fx":[{fx}],"cutoffs_usd":{{{cut}}}}}'
-        for at, days, day_of in stored:
-            symbol = block.observation(int(at[0])).symbol
+        for symbol, at, days, day_of in stored:
             utc = np.datetime_as_string(block.time[at].astype("datetime64[s]")).tolist()
             local = block.texts(cols.time, at)
             for k, text in enumerate(local):
@@ -542,7 +557,7 @@ class Engine:
         times: npt.NDArray[np.int64],
         currency: str,
         result: BatchResult,
-        newest: dict[str, tuple[Observation, SharesCount, date]],
+        newest: _Newest,
         tags: list[tuple[int, int, int]],
     ) -> tuple[list[_Day], npt.NDArray[np.int64] | None]:
         """One symbol's rows of a block: returns their days and each row's day (None: one)."""
@@ -593,9 +608,7 @@ class Engine:
                 j = min(j, rows_.next_move(state.position == "below", i, touch_from, j))
             if j >= n:
                 break
-            before = len(result.events)
-            self._row(block.observation(int(at[j])), result, newest, [], False)
-            tags.append((int(at[j]), before, len(result.events)))
+            self._exact(block, int(at[j]), result, newest, tags)
             exact += 1
             last_exact = j
             i = j + 1
@@ -604,10 +617,7 @@ class Engine:
         for key in missing:
             result.skipped[key] += quiet
         if last_exact != n - 1:  # the newest row moves the resume point and the readings
-            obs = block.observation(int(at[-1]))
-            self.last_times[ctx.cfg.symbol] = obs.time
-            ctx.day = days[-1]
-            newest[ctx.cfg.symbol] = (obs, obs.shares or days[-1].shares, days[-1].day)
+            self._settle(ctx, block, int(at[-1]), newest)
         return days, day_of
 
     def _days(
@@ -632,9 +642,7 @@ class Engine:
         counts = np.diff(np.array([*first_row, n]))
         return days, np.repeat(np.arange(len(days)), counts), first_row
 
-    def _last_readings(
-        self, newest: dict[str, tuple[Observation, SharesCount, date]]
-    ) -> Iterator[tuple[RuleState, LastReading]]:
+    def _last_readings(self, newest: _Newest) -> Iterator[tuple[RuleState, LastReading]]:
         """Each rule's state with its reading on the newest observation of its symbol."""
         for symbol, (obs, shares, day) in newest.items():
             val = valuate(obs, shares, day)

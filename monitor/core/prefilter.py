@@ -28,6 +28,19 @@ MARGIN = 1e-9
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
+Bools = npt.NDArray[np.bool_]
+
+
+def may_rise(ratio: Floats) -> Bools:
+    """Value (or day-high value) over threshold >= 1 - MARGIN: a rule below may move."""
+    out: Bools = ratio >= 1.0 - MARGIN  # NaN (no day high) never may
+    return out
+
+
+def may_fall(ratio: Floats, keep: Floats | float) -> Bools:
+    """Value over threshold < keep x (1 + MARGIN): a rule above may move."""
+    out: Bools = ratio < keep * (1.0 + MARGIN)
+    return out
 
 
 class LineRows:
@@ -46,10 +59,10 @@ class LineRows:
         if ratio is None or high is None:
             return np.arange(self._n, dtype=np.int64)
         if kind == "up":
-            return np.flatnonzero(ratio >= 1.0 - MARGIN)
+            return np.flatnonzero(may_rise(ratio))
         if kind == "touch":
-            return np.flatnonzero(high >= 1.0 - MARGIN)  # NaN (no day high): never a touch
-        return np.flatnonzero(ratio < self._keep * (1.0 + MARGIN))
+            return np.flatnonzero(may_rise(high))
+        return np.flatnonzero(may_fall(ratio, self._keep))
 
     @property
     def up(self) -> Ints:

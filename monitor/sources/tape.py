@@ -31,6 +31,7 @@ from monitor.core.money import (
     parse_decimal,
     plain_positive,
 )
+from monitor.core.prefilter import MARGIN
 from monitor.core.quality import is_spike
 from monitor.core.valuation import Observation, Ranking, SharesCount
 from monitor.errors import InputError
@@ -78,7 +79,6 @@ class _Pass:
     numbers: dict[str, Decimal] = field(default_factory=dict)
     rates: dict[str, Decimal] = field(default_factory=dict)
     cuts: dict[str, Decimal] = field(default_factory=dict)
-    rows: int = 0
 
 
 class TapeReader:
@@ -143,13 +143,7 @@ class TapeReader:
         if self._stream is not None:
             yield from self._read(self._stream)
             return
-        try:
-            handle = self.path.open("rb")
-        except FileNotFoundError:
-            raise InputError("tape not found", str(self.path), "check the path") from None
-        except OSError as exc:
-            raise InputError(f"cannot read tape: {exc.strerror}", str(self.path)) from None
-        with handle:
+        with self._open() as handle:
             yield from self._read(self._lines(handle))
 
     def blocks(self, chunk_bytes: int = CHUNK_BYTES) -> Iterator[Observation | TapeBlock]:
@@ -159,26 +153,22 @@ class TapeReader:
         if self._stream is not None:
             yield from self
             return
+        with self._open() as handle:
+            yield from self._blocks(handle, chunk_bytes)
+
+    def _open(self) -> io.BufferedReader:
         try:
-            handle = self.path.open("rb")
+            return self.path.open("rb")
         except FileNotFoundError:
             raise InputError("tape not found", str(self.path), "check the path") from None
         except OSError as exc:
             raise InputError(f"cannot read tape: {exc.strerror}", str(self.path)) from None
-        with handle:
-            yield from self._blocks(handle, chunk_bytes)
 
     def _blocks(
         self, handle: io.BufferedReader, chunk_bytes: int
     ) -> Iterator[Observation | TapeBlock]:
-        header_lines = list(self._lines(io.BytesIO(handle.readline(MAX_LINE + 1))))
-        try:
-            header = next(csv.reader(header_lines, strict=True))
-        except StopIteration:
-            raise self._err(1, 1, "empty tape", "a header row is required") from None
-        except csv.Error as exc:
-            raise self._err(1, 1, f"malformed CSV: {exc}", "fix the header row") from None
-        layout = self._layout(header)
+        header = self._lines(io.BytesIO(handle.readline(MAX_LINE + 1)))
+        layout = self._header(csv.reader(header, strict=True))
         plan = _plan(layout)
         state = _Pass()
         known = None if self.symbols is None else sorted(self.symbols)
@@ -240,7 +230,6 @@ class TapeReader:
             block = scan(chunk, cut + 1, plan, known, line + 1, materialise)
             if block is not None and self._in_order(block, state):
                 self.rows += len(block)
-                state.rows += len(block)
                 yield block
                 line += len(block)
                 # many symbols interleaved: bigger chunks, so each symbol has rows enough
@@ -298,13 +287,16 @@ class TapeReader:
 
     def _read(self, handle: Iterator[str] | IO[str]) -> Iterator[Observation]:
         reader = csv.reader(handle, strict=True)
+        yield from self._rows(reader, self._header(reader), _Pass())
+
+    def _header(self, reader: _CsvReader) -> _Layout:
         try:
             header = next(reader)
         except StopIteration:
             raise self._err(1, 1, "empty tape", "a header row is required") from None
         except (csv.Error, UnicodeDecodeError) as exc:
             raise self._err(1, 1, f"malformed CSV: {exc}", "fix the header row") from None
-        yield from self._rows(reader, self._layout(header), _Pass())
+        return self._layout(header)
 
     def _rows(
         self, reader: _CsvReader, layout: _Layout, state: _Pass, first: int = 0
@@ -434,7 +426,6 @@ class TapeReader:
                         last_cuts, last_ranking = cuts, Ranking("tape", None, (), cuts)
                     ranking = last_ranking
             self.rows += 1
-            state.rows += 1
             yield Observation(
                 time, symbol, price, currency, high, shares, tuple(rates), ranking, "tape"
             )
@@ -626,7 +617,7 @@ class _Gate:
             jump = float(limit)
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = price[1:] / price[:-1]
-            clear = (ratio > (1 - jump) * (1 + _MARGIN)) & (ratio < (1 + jump) * (1 - _MARGIN))
+            clear = (ratio > (1 - jump) * (1 + MARGIN)) & (ratio < (1 + jump) * (1 - MARGIN))
             doubtful = np.flatnonzero(~clear) + 1
             n = len(at)
             k, looked = 0, -1
@@ -645,4 +636,3 @@ class _Gate:
 
 
 _INSIDE = Decimal("1.000000001")  # a margin: rounding never lets the band admit a spike
-_MARGIN = 1e-9  # floats of prices and their ratio are this close, many times over

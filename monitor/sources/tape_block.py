@@ -68,9 +68,8 @@ class TapeBlock:
     """Rows of one chunk as columns; row ``j`` is file line ``first_line + j``."""
 
     first_line: int
-    text: bytearray  # the chunk (rows end at ``ends``; bytes after the last are not rows)
+    text: bytearray  # the chunk (bytes after the last row are not rows)
     starts: Ints
-    ends: Ints
     time: Ints  # seconds since the epoch (UTC)
     symbol: Codes  # index into ``symbols``
     symbols: tuple[str, ...]
@@ -79,12 +78,8 @@ class TapeBlock:
     price: Floats
     high: Floats  # NaN where the day high is blank
     fx: tuple[Floats, ...]  # one per FX column, in the header's order
-    pairs: tuple[tuple[str, str], ...]
     cutoffs: tuple[Floats, ...]
-    tops: tuple[int, ...]
     materialise: Callable[[str, int], Observation]
-    price_column: int
-    time_column: int
     plan: Plan
     seps: Ints  # rows x columns: where each cell ends (a comma or the newline)
     # False: a row the quote-quality check held back (never evaluated)
@@ -98,15 +93,26 @@ class TapeBlock:
     def __len__(self) -> int:
         return len(self.time)
 
+    @property
+    def pairs(self) -> tuple[tuple[str, str], ...]:
+        """(base, quote) of each ``fx`` column."""
+        return self.plan.pairs
+
+    @property
+    def tops(self) -> tuple[int, ...]:
+        """The N of each ``cutoffs`` column."""
+        return self.plan.tops
+
     def line(self, j: int) -> str:
-        return self.text[self.starts[j] : self.ends[j]].decode("ascii")
+        return self.text[self.starts[j] : self.seps[j, -1]].decode("ascii")
+
+    def _cell(self, j: int, col: int) -> str:
+        return self.line(j).split(",")[col]
 
     def texts(self, col: int, rows: Ints, numbers: Floats | None = None) -> list[str]:
         """Column ``col``'s cells of ``rows`` as written ("" where blank); with ``numbers``
         (the column's floats), as ``str(Decimal(cell))`` writes them."""
-        seps = self.seps[rows]
-        begin = self.starts[rows] if col == 0 else seps[:, col - 1] + 1
-        length = seps[:, col] - begin
+        begin, length = _cells(self.starts[rows], self.seps[rows], col)
         width = int(length.max()) if len(length) else 0
         if width == 0:
             return [""] * len(rows)
@@ -130,11 +136,11 @@ class TapeBlock:
 
     def exact_time(self, j: int) -> datetime:
         """Row ``j``'s time as the row reader reads it."""
-        return datetime.fromisoformat(self.line(j).split(",")[self.time_column])
+        return datetime.fromisoformat(self._cell(j, self.plan.time))
 
     def exact_price(self, j: int) -> Decimal:
         """Row ``j``'s price cell as the row reader reads it (a plain decimal: ``Decimal``)."""
-        return Decimal(self.line(j).split(",")[self.price_column])
+        return Decimal(self._cell(j, self.plan.price))
 
     def observation(self, j: int) -> Observation:
         """Row ``j`` read exactly, as the row reader reads it."""
@@ -161,6 +167,12 @@ class TapeBlock:
                 if len(rows):
                     out[name] = rows
         return out
+
+
+def _cells(starts: Ints, seps: Ints, col: int) -> tuple[Ints, Ints]:
+    """Where column ``col``'s cells start, and their lengths (``seps``: rows x columns)."""
+    begin = starts if col == 0 else seps[:, col - 1] + 1
+    return begin, seps[:, col] - begin
 
 
 def _rows_of_bytes(pad: npt.NDArray[np.uint8], width: int) -> npt.NDArray[np.uint8]:
@@ -392,9 +404,7 @@ def scan(
     starts[1:] = ends[:-1] + 1
 
     def cells(col: int) -> tuple[Ints, Ints]:
-        """Where column ``col``'s cells start, and their lengths."""
-        begin = starts if col == 0 else seps[:, col - 1] + 1
-        return begin, seps[:, col] - begin
+        return _cells(starts, seps, col)
 
     for col in plan.empty:
         if cells(col)[1].any():
@@ -424,23 +434,16 @@ def scan(
         if found_high is None:
             return None
         high = found_high
-    fx: list[Floats] = []
-    for col in plan.fx:
-        rate = number(col, "fx", False)
-        if rate is None:
-            return None
-        fx.append(rate)
-    cutoffs: list[Floats] = []
-    for col in plan.cutoffs:
-        cut = number(col, "cutoff", False)
-        if cut is None:
-            return None
-        cutoffs.append(cut)
+    fx = [number(col, "fx", False) for col in plan.fx]
+    cutoffs = [number(col, "cutoff", False) for col in plan.cutoffs]
+    fx_columns = tuple(f for f in fx if f is not None)
+    cut_columns = tuple(c for c in cutoffs if c is not None)
+    if len(fx_columns) != len(fx) or len(cut_columns) != len(cutoffs):
+        return None
     return TapeBlock(
         first_line,
         text,
         starts,
-        ends,
         time,
         sym[0],
         sym[1],
@@ -448,13 +451,9 @@ def scan(
         cur[1],
         price,
         high,
-        tuple(fx),
-        plan.pairs,
-        tuple(cutoffs),
-        plan.tops,
+        fx_columns,
+        cut_columns,
         materialise,
-        plan.price,
-        plan.time,
         plan,
         seps,
     )

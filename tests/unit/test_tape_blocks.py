@@ -93,6 +93,31 @@ def write(path: Path, start: int, spec: list[Step], symbols: int) -> Path:
     return path
 
 
+def examples(n: int) -> settings:
+    """Hypothesis settings of these tests: ``n`` examples, reproducible, no deadline."""
+    return settings(
+        max_examples=n,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+
+
+def both_ways(tape: Path, chunk: int, symbols: set[str] | None = None) -> tuple[object, object]:
+    """What the row reader reads, and what the block reader reads, of ``tape``: the
+    observations, or the error and where it is."""
+    out: list[object] = []
+    for read in (
+        lambda: list(TapeReader(tape, symbols=symbols)),
+        lambda: flat(list(TapeReader(tape, symbols=symbols).blocks(chunk))),
+    ):
+        try:
+            out.append(read())
+        except InputError as exc:
+            out.append((str(exc), exc.where))
+    return out[0], out[1]
+
+
 def flat(items: list[Observation | TapeBlock]) -> list[Observation]:
     out: list[Observation] = []
     for item in items:
@@ -130,12 +155,7 @@ def outcome(
         store.close()
 
 
-@settings(
-    max_examples=120,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@examples(120)
 @given(
     st.sampled_from(START_CENTS),
     st.lists(steps, min_size=1, max_size=150),
@@ -162,12 +182,7 @@ def test_blocks_give_the_events_states_and_counts_of_full_evaluation(
     assert bool(fast[-1]) == record  # stored observations: every row, in tape order
 
 
-@settings(
-    max_examples=80,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@examples(80)
 @given(
     st.sampled_from(START_CENTS),
     st.lists(steps, min_size=100, max_size=200),
@@ -184,12 +199,7 @@ def test_many_symbols_in_big_blocks_give_the_outcome_of_full_evaluation(
     assert outcome(cfg, tape, True, 4096) == outcome(cfg, tape, False, 4096)
 
 
-@settings(
-    max_examples=60,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@examples(60)
 @given(
     st.sampled_from(START_CENTS),
     st.lists(steps, min_size=20, max_size=120),
@@ -232,15 +242,7 @@ def test_an_odd_cell_anywhere_reads_as_the_exact_reader_reads_it(
     row[at] = cell
     lines[157] = ",".join(row)
     tape.write_text("\n".join(lines) + "\n")
-    reader = TapeReader(tape, symbols={"1810.HK"})
-    try:
-        expected: object = list(TapeReader(tape, symbols={"1810.HK"}))
-    except InputError as exc:
-        expected = (str(exc), exc.where)
-    try:
-        got: object = flat(list(reader.blocks(2000)))
-    except InputError as exc:
-        got = (str(exc), exc.where)
+    expected, got = both_ways(tape, 2000, {"1810.HK"})
     assert got == expected
 
 
@@ -264,14 +266,7 @@ def test_order_errors_and_other_csv_shapes_read_as_the_exact_reader_reads_them(
     elif trouble == "no newline":
         text = text.rstrip("\n")
     tape.write_bytes(text.encode())
-    try:
-        expected: object = list(TapeReader(tape))
-    except InputError as exc:
-        expected = (str(exc), exc.where)
-    try:
-        got: object = flat(list(TapeReader(tape).blocks(1500)))
-    except InputError as exc:
-        got = (str(exc), exc.where)
+    expected, got = both_ways(tape, 1500)
     assert got == expected
     if trouble in ("unsorted", "duplicate"):
         assert isinstance(expected, tuple) and "is not after the previous row" in str(expected)
