@@ -16,7 +16,8 @@ Tape 1 also runs ``replay --state-db`` (a fresh db each run): time ratio to no d
 Also: the bundled replay's wall time (start-up dominates it).
 Targets (issue #16): tape 1 ratio <= 1.0, RSS <= 60 MB; --state-db <= 1.5x, <= 120 B/row;
 tape 2 ratio <= 1.0, RSS <= 80 MB.
-Usage: python bench/replay.py [--quick] [--rows N] [--symbols N --per-symbol N] [--runs N]
+Usage: python bench/replay.py [--quick] [--tape 1|2] [--rows N] [--symbols N --per-symbol N]
+[--runs N]
 """
 
 from __future__ import annotations
@@ -220,6 +221,7 @@ def main() -> int:
     parser.add_argument("--per-symbol", type=int, help="rows per symbol of tape 2 (100,000)")
     parser.add_argument("--runs", type=int, help="paired runs per tape (5)")
     parser.add_argument("--no-state-db", action="store_true", help="skip the --state-db runs")
+    parser.add_argument("--tape", type=int, choices=(1, 2), help="run only tape 1 or tape 2")
     args = parser.parse_args()
     rows = args.rows or (50_000 if args.quick else 1_000_000)
     per_symbol = args.per_symbol or (2_000 if args.quick else 100_000)
@@ -229,8 +231,11 @@ def main() -> int:
         bundled = [sys.executable, "-m", "monitor", "replay"]
         walls = [child(bundled, tmp / "bundled.out")[0] for _ in range(runs)]
         print(f"bundled replay (32 rows, start-up included): wall median {median(walls):.3f} s")
-        ok = bench_tape(tmp, 1, rows, runs, not args.no_state_db)
-        ok = bench_tape(tmp, args.symbols, per_symbol, runs, False) and ok
+        ok = True
+        if args.tape in (None, 1):
+            ok = bench_tape(tmp, 1, rows, runs, not args.no_state_db)
+        if args.tape in (None, 2):
+            ok = bench_tape(tmp, args.symbols, per_symbol, runs, False) and ok
     return 0 if ok else 1
 
 

@@ -23,6 +23,7 @@ from monitor.core.valuation import Observation
 from monitor.errors import SourceError
 from monitor.notify.message import Message
 from monitor.settings import SinkConfig
+from monitor.store.blocks import RecordedRows
 from monitor.store.outbox import OutboxRow
 from monitor.store.sqlite import LastReading
 
@@ -141,11 +142,8 @@ class ObservationBlock(Protocol):
         """Which column holds what: ``time``, ``price``, ``day_high``, ``fx``, ``cutoffs``."""
         ...
 
-    def texts(
-        self, col: int, rows: npt.NDArray[np.int64], numbers: npt.NDArray[np.float64] | None = None
-    ) -> list[str]:
-        """Column ``col``'s cells of ``rows`` as written (with ``numbers``: as ``Decimal``
-        writes them). A tape's row: its source and its rates' are ``tape``, as of its time."""
+    def lines(self, rows: npt.NDArray[np.int64]) -> bytes:
+        """The lines of ``rows`` (ascending) as written, each ending in a newline."""
         ...
 
 
@@ -204,6 +202,7 @@ class Store(Protocol):
     def last_times(self) -> dict[str, datetime]: ...
     def put_rule_states(self, rows: Iterable[tuple[RuleState, LastReading]]) -> None: ...
     def add_observations(self, rows: list[tuple[object, ...]]) -> None: ...
+    def add_observation_blocks(self, blocks: Iterable[RecordedRows]) -> None: ...
     def add_events(self, events: Iterable[Event]) -> None: ...
     def last_price_before(self, symbol: str, moment: datetime) -> Decimal | None: ...
     def prune_observations(self, before: datetime) -> int: ...

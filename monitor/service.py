@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
-import itertools
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -28,6 +28,7 @@ from monitor.core.valuation import Observation, SharesCount, valuate
 from monitor.errors import InputError
 from monitor.ports import ObservationBlock, Store
 from monitor.settings import RuleConfig, Settings, SinkConfig, SymbolConfig
+from monitor.store.blocks import RecordedRows, SymbolSpan
 from monitor.store.schema import WATERMARK
 from monitor.store.sqlite import LastReading, utc_iso
 from monitor.store.sqlite import Store as SqliteStore
@@ -214,27 +215,41 @@ class Engine:
         now: float,
         *,
         batch: int = 5000,
+        ready: Callable[[bool], bool] | None = None,
     ) -> BatchResult:
         """``process`` in transactions of about ``batch`` rows (a block is never split), so
-        a long replay never holds the write lock for long; the results are summed."""
+        a long replay never holds the write lock for long; the results are summed.
+
+        ``ready(wait)`` says whether the rows may be committed yet (e.g. the whole tape was
+        validated; it raises when they must not be). Until it does, the batches join one
+        transaction. It is asked after every batch, and at the end with ``wait`` True."""
         total = BatchResult()
         rows = iter(observations)
-        while True:
-            chunk: list[Observation | ObservationBlock] = []
-            count = 0
-            for item in rows:
-                chunk.append(item)
-                count += 1 if type(item) is Observation else len(item)
-                if count >= batch:
+        with contextlib.ExitStack() as held:
+            if ready is not None and not ready(False):
+                held.enter_context(self.store.transaction())  # nothing commits yet
+            while True:
+                chunk: list[Observation | ObservationBlock] = []
+                count = 0
+                for item in rows:
+                    chunk.append(item)
+                    count += 1 if type(item) is Observation else len(item)
+                    if count >= batch:
+                        break
+                if not chunk:
                     break
-            if not chunk:
-                return total
-            part = self.process(chunk, now)
-            total.events.extend(part.events)
-            total.observations += part.observations
-            total.already_seen += part.already_seen
-            total.skipped.update(part.skipped)
-            total.enqueued += part.enqueued
+                part = self.process(chunk, now)
+                total.events.extend(part.events)
+                total.observations += part.observations
+                total.already_seen += part.already_seen
+                total.skipped.update(part.skipped)
+                total.enqueued += part.enqueued
+                del chunk
+                if ready is not None and ready(False):
+                    held.close()  # commits what was held; each batch commits from now on
+            if ready is not None:
+                ready(True)  # raises (and what is held rolls back) when it must not commit
+        return total
 
     def _process(
         self, observations: Iterable[Observation | ObservationBlock], result: BatchResult
@@ -378,7 +393,12 @@ class Engine:
             events = result.events
             events[start:] = [e for _, a, b in sorted(tags) for e in events[a:b]]
         if self.record_observations:
-            rows.extend(self._stored_rows(block, stored))
+            recorded = self._recorded(block, stored)
+            if recorded is not None:
+                if rows:  # the rows before it are stored before it
+                    self.store.add_observations(rows)
+                    rows.clear()
+                self.store.add_observation_blocks([recorded])
 
     def _exact(
         self,
@@ -496,58 +516,45 @@ class Engine:
                     heads[name] = int(np.searchsorted(at, found[k]))
         return heads
 
-    def _stored_rows(
-        self,
-        block: ObservationBlock,
-        stored: list[_Stored],
-    ) -> list[tuple[object, ...]]:
-        """The stored form of every evaluated row of a block, in tape order: what
-        ``observation_row`` stores for it, built from its cells a column at a time."""
-        out: list[tuple[int, tuple[object, ...]]] = []
-        cols = block.plan
-        # the inputs of a tape row: its rates and cutoffs, source and as-of time its own
-        fx = ",".join(f'{{"pair":"{b}/{q}","rate":"%s"}}' for b, q in block.pairs)
-        cut = ",".join(f'"{n}":"%s"' for n in block.tops)
-        template = f'{{"fx":[{fx}],"cutoffs_usd":{{{cut}}}}}'
+    def _recorded(self, block: ObservationBlock, stored: list[_Stored]) -> RecordedRows | None:
+        """Every evaluated row of a block, to be stored as the chunk's lines with each
+        symbol's span and share counts (``store.blocks``): what ``observation_row`` would
+        store for each, row by row."""
+        if not stored:
+            return None
+        spans: dict[str, SymbolSpan] = {}
         for symbol, at, days, day_of in stored:
-            utc = np.datetime_as_string(block.time[at].astype("datetime64[s]")).tolist()
-            local = block.texts(cols.time, at)
-            for k, text in enumerate(local):
-                if text.endswith("-00:00"):  # written as +00:00 once read
-                    local[k] = datetime.fromisoformat(text).isoformat()
-            prices = block.texts(cols.price, at, block.price)
-            highs: list[str | None] = [None] * len(at)
-            if cols.day_high is not None:
-                highs = [h or None for h in block.texts(cols.day_high, at, block.high)]
-            rates = [block.texts(c, at, v) for c, v in zip(cols.fx, block.fx, strict=True)]
-            cuts = [block.texts(c, at, v) for c, v in zip(cols.cutoffs, block.cutoffs, strict=True)]
-            if rates or cuts:
-                cells = [template % r for r in zip(*rates, *cuts, strict=True)]
-            else:
-                cells = [template] * len(at)
-            currencies = [block.currencies[c] for c in block.currency[at].tolist()]
-            which = [0] * len(at) if day_of is None else day_of.tolist()
-            counted = [days[k].shares for k in which]
-            totals = [c.total for c in counted]
-            caps = [str(Decimal(p) * t) for p, t in zip(prices, totals, strict=True)]
-            made = zip(
-                itertools.repeat(symbol),
-                [u + "+00:00" for u in utc],
-                local,
-                prices,
-                currencies,
-                highs,
-                totals,
-                [c.source for c in counted],
-                caps,
-                cells,
-                itertools.repeat("tape"),
-                strict=False,  # the two repeats are endless
+            which = np.zeros(len(at), dtype=np.int64) if day_of is None else day_of
+            runs: list[tuple[int, int, str]] = []
+            starts = [0, *(np.flatnonzero(np.diff(which)) + 1).tolist()]
+            for k, day in zip(starts, which[starts].tolist(), strict=True):
+                shares = days[day].shares
+                if not runs or runs[-1][1:] != (shares.total, shares.source):
+                    runs.append((k, shares.total, shares.source))
+            spans[symbol] = SymbolSpan(
+                datetime.fromtimestamp(int(block.time[at[0]]), UTC),
+                datetime.fromtimestamp(int(block.time[at[-1]]), UTC),
+                len(at),
+                tuple(runs),
             )
-            out.extend(zip(at.tolist(), made, strict=True))
-        if len(stored) > 1:
-            out.sort(key=lambda pair: pair[0])
-        return [row for _, row in out]
+        every = (
+            stored[0][1] if len(stored) == 1 else np.sort(np.concatenate([s[1] for s in stored]))
+        )
+        cols = block.plan
+        return RecordedRows(
+            block.lines(every),
+            len(every),
+            cols.time,
+            cols.symbol,
+            cols.price,
+            cols.currency,
+            cols.day_high,
+            cols.fx,
+            block.pairs,
+            cols.cutoffs,
+            block.tops,
+            spans,
+        )
 
     def _segment(
         self,

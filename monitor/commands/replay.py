@@ -16,7 +16,7 @@ from monitor.core.valuation import Observation
 from monitor.errors import ConfigError
 from monitor.service import Engine, describe_skips
 from monitor.settings import Settings
-from monitor.sources.tape import TapeReader, quality_filtered
+from monitor.sources.tape import TapeCheck, TapeReader, quality_filtered
 from monitor.sources.tape_block import TapeBlock
 from monitor.store import Store
 from monitor.store.replay import ReplayStore
@@ -86,11 +86,10 @@ def run(args: argparse.Namespace) -> int:
         if args.state_db is None:
             result = engine.process(rows, now)
         else:
-            # into a database: the whole tape is validated first (a bad row writes nothing),
-            # then committed in bounded batches so a daemon beside us keeps its write lock
-            for _ in TapeReader(tape_path, symbols=symbols).blocks():
-                pass
-            result = engine.process_batched(rows, now)
+            # into a database: a bad row writes nothing. The whole tape is validated on a
+            # second thread; until it is, the batches stay in one transaction; then they
+            # commit in bounded batches so a daemon beside us keeps its write lock
+            result = engine.process_batched(rows, now, ready=TapeCheck(tape_path, symbols))
         for symbol, n in sorted(held.items()):
             print(
                 f"warning: {n} row(s) of {symbol} held back as price spikes (over max_jump, "

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
+import subprocess
+import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -504,6 +507,57 @@ class TapeReader:
         if value != value.to_integral_value():
             raise self._err(line, pos + 1, f"shares must be a whole number, got {cell!r}", "fix it")
         return int(value)
+
+
+class TapeCheck:
+    """A whole tape read through once in a process of its own (on another core), to learn
+    whether every row is good before anything read from it is committed
+    (``Engine.process_batched``'s ``ready``).
+
+    Called with ``wait`` (whether to wait for the end): True when the tape is good, False
+    while it is still being read. When the check finds a bad row (or cannot run), the tape
+    is read again here, so the error raised is the reader's own, at its row."""
+
+    def __init__(self, path: Path, symbols: Collection[str] | None = None) -> None:
+        self._path, self._symbols = path, set(symbols) if symbols else None
+        self._good: bool | None = None
+        self._child: subprocess.Popen[bytes] | None = None
+        try:
+            self._child = subprocess.Popen(
+                [sys.executable, "-m", "monitor.sources.tape_check"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            assert self._child.stdin is not None
+            order = {"path": str(path), "symbols": sorted(self._symbols or ())}
+            self._child.stdin.write(json.dumps(order).encode())
+            self._child.stdin.close()
+        except OSError:
+            self._good = False  # no second process: read here, at the end
+
+    def _read(self) -> None:
+        for _ in TapeReader(self._path, symbols=self._symbols).blocks():
+            pass
+
+    def __call__(self, wait: bool) -> bool:
+        child = self._child
+        if self._good is None and child is not None:
+            code = child.wait() if wait else child.poll()
+            if code is None:
+                return False
+            self._child = None
+            self._good = code == 0
+        if not self._good:
+            self._read()  # raises the bad row's error (or, if the check died, finds none)
+            self._good = True
+        return True
+
+    def __del__(self) -> None:
+        child = self._child
+        if child is not None and child.poll() is None:  # the replay ended early: stop it
+            child.kill()
+            child.wait()
 
 
 def _plan(layout: _Layout) -> Plan:

@@ -109,30 +109,16 @@ class TapeBlock:
     def _cell(self, j: int, col: int) -> str:
         return self.line(j).split(",")[col]
 
-    def texts(self, col: int, rows: Ints, numbers: Floats | None = None) -> list[str]:
-        """Column ``col``'s cells of ``rows`` as written ("" where blank); with ``numbers``
-        (the column's floats), as ``str(Decimal(cell))`` writes them."""
-        begin, length = _cells(self.starts[rows], self.seps[rows], col)
-        width = int(length.max()) if len(length) else 0
-        if width == 0:
-            return [""] * len(rows)
-        pad = np.frombuffer(self.text, dtype=np.uint8)
-        chars = _rows_of_bytes(pad, width)[begin]
-        if int(length.min()) != width:
-            chars[np.arange(width) >= length[:, None]] = 0
-        cells = np.ascontiguousarray(chars).view(f"S{width}").ravel()
-        out: list[str] = cells.astype(f"U{width}").tolist()
-        if numbers is not None:
-            # Decimal writes a plain cell back as it is, but for leading zeros and points
-            # ("05", ".5", "5.") and values below 1e-6 (exponent notation)
-            first, last = chars[:, 0], chars[np.arange(len(rows)), np.maximum(length - 1, 0)]
-            second = chars[:, 1] if width > 1 else np.zeros(len(rows), dtype=np.uint8)
-            odd = (first == 46) | (last == 46) | ((first == 48) & (second != 46) & (length > 1))
-            odd |= numbers[rows] < 1.0001e-6
-            odd &= length > 0
-            for k in np.flatnonzero(odd).tolist():
-                out[k] = str(Decimal(out[k]))
-        return out
+    def lines(self, rows: Ints) -> bytes:
+        """The lines of ``rows`` (ascending) as written, each ending in a newline."""
+        if not len(rows):
+            return b""
+        first, last = int(rows[0]), int(rows[-1])
+        if last - first + 1 == len(rows):  # one run of rows: one slice
+            return bytes(self.text[int(self.starts[first]) : int(self.seps[last, -1]) + 1])
+        view = memoryview(self.text)
+        ends = (self.seps[rows, -1] + 1).tolist()
+        return b"".join([view[a:b] for a, b in zip(self.starts[rows].tolist(), ends, strict=True)])
 
     def exact_time(self, j: int) -> datetime:
         """Row ``j``'s time as the row reader reads it."""

@@ -13,7 +13,15 @@ from collections.abc import Callable
 from monitor.errors import ConfigError, StoreError
 from monitor.store.sqlite import Store
 
-TABLES = ("meta", "rule_state", "events", "outbox", "observations")
+TABLES = (
+    "meta",
+    "rule_state",
+    "events",
+    "outbox",
+    "observations",
+    "observation_blocks",
+    "observation_block_symbols",
+)
 _BATCH = 5000
 
 

@@ -176,14 +176,20 @@ class PgStore(Store):
 
     def advance_identities(self) -> None:
         """Move each identity past the ids a copy inserted (``store copy``)."""
-        for table, column in (("events", "seq"), ("outbox", "id"), ("observations", "id")):
+        identities = (
+            ("events", "seq"),
+            ("outbox", "id"),
+            ("observations", "id"),
+            ("observation_blocks", "id"),
+        )
+        for table, column in identities:
             self.conn.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'),"
                 f" COALESCE((SELECT MAX({column}) FROM {table}), 0) + 1, false)"
             )
 
     # -- statements in SQLite's own dialect ----------------------------------------------
-    def observation_sources(self) -> tuple[str, str]:
+    def _table_sources(self) -> tuple[str, str]:
         row = self.conn.execute(
             "SELECT string_agg(DISTINCT source, ','), string_agg(DISTINCT shares_source, ',') "
             "FROM observations"

@@ -69,6 +69,29 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT OR IGNORE INTO meta (key, value)
         SELECT 'watermark:' || symbol, MAX(time) FROM observations GROUP BY symbol;
     """,
+    # 4: a recorded replay's rows as blocks of tape lines (``store.blocks``), with each
+    # symbol's span in them
+    """
+    CREATE TABLE observation_blocks (
+        id INTEGER PRIMARY KEY,
+        after_id INTEGER NOT NULL,
+        first_time TEXT NOT NULL,
+        last_time TEXT NOT NULL,
+        rows INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        data BLOB NOT NULL
+    );
+    CREATE INDEX observation_blocks_last_time ON observation_blocks (last_time);
+    CREATE TABLE observation_block_symbols (
+        block_id INTEGER NOT NULL,
+        symbol TEXT NOT NULL,
+        first_time TEXT NOT NULL,
+        last_time TEXT NOT NULL,
+        rows INTEGER NOT NULL,
+        shares_source TEXT NOT NULL,
+        PRIMARY KEY (symbol, block_id)
+    );
+    """,
 )
 
 WATERMARK = "watermark:"

@@ -20,6 +20,7 @@ from typing import Any
 from monitor.core.events import Event, event_to_dict
 from monitor.core.rules import RuleState
 from monitor.errors import ConfigError, StoreError
+from monitor.store.blocks import RecordedRows, UnreadableBlock, decode, encode
 from monitor.store.outbox import OutboxQueries
 from monitor.store.schema import MIGRATIONS, WATERMARK
 from monitor.store.values import create_private, no_tables, readable_decimal, readable_time
@@ -63,6 +64,8 @@ class Store(OutboxQueries):
         """Rules whose stored state could not be read (seen as absent: re-baselined)."""
         self.unreadable_events = 0
         """Stored events whose payload could not be read (left out of ``events()``)."""
+        self.unreadable_blocks = 0
+        """Stored blocks of replayed rows that did not decode (left out of the reads)."""
 
     @classmethod
     def open(cls, path: Path | None) -> Store:
@@ -292,7 +295,9 @@ class Store(OutboxQueries):
             "UNION ALL SELECT sym, (SELECT MAX(time) FROM observations WHERE symbol = sym) "
             "FROM (WITH RECURSIVE s(sym) AS (SELECT MIN(symbol) FROM observations "
             "UNION ALL SELECT (SELECT MIN(symbol) FROM observations WHERE symbol > s.sym) "
-            "FROM s WHERE s.sym IS NOT NULL) SELECT sym FROM s WHERE sym IS NOT NULL) AS heads",
+            "FROM s WHERE s.sym IS NOT NULL) SELECT sym FROM s WHERE sym IS NOT NULL) AS heads "
+            "UNION ALL SELECT symbol, MAX(last_time) FROM observation_block_symbols "
+            "GROUP BY symbol",
             (len(WATERMARK) + 1, WATERMARK + "%"),
         )
         for symbol, text in rows:
@@ -324,6 +329,54 @@ class Store(OutboxQueries):
             rows,
         )
 
+    def add_observation_blocks(self, blocks: Iterable[RecordedRows]) -> None:
+        """Store a recorded replay's rows a tape chunk at a time (``store.blocks``): one
+        database row per chunk, and one per symbol in it."""
+        for block in blocks:
+            row = self.conn.execute("SELECT MAX(id) FROM observations").fetchone()
+            after = int(row[0]) if row and row[0] is not None else 0
+            made = self.conn.execute(
+                "INSERT INTO observation_blocks (after_id, first_time, last_time, rows, source, "
+                "data) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    after,
+                    utc_iso(block.first_time),
+                    utc_iso(block.last_time),
+                    block.rows,
+                    block.source,
+                    encode(block),
+                ),
+            ).fetchone()
+            self.conn.executemany(
+                "INSERT INTO observation_block_symbols (block_id, symbol, first_time, last_time, "
+                "rows, shares_source) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        int(made[0]),
+                        symbol,
+                        utc_iso(span.first_time),
+                        utc_iso(span.last_time),
+                        span.rows,
+                        ",".join(dict.fromkeys(source for _, _, source in span.shares)),
+                    )
+                    for symbol, span in block.symbols.items()
+                ],
+            )
+
+    def _blocks(
+        self, sql: str, params: tuple[object, ...]
+    ) -> Iterator[tuple[int, int, dict[str, Any]]]:
+        """The rows of the blocks ``sql`` selects (``id, after_id, data``), each with its
+        block's id and ``after_id``; a block that does not decode is counted and skipped."""
+        for block_id, after, data in self.conn.execute(sql, params).fetchall():
+            try:
+                rows = list(decode(bytes(data)))
+            except (UnreadableBlock, ArithmeticError, ValueError, KeyError, IndexError):
+                self.unreadable_blocks += 1
+                continue
+            for row in rows:
+                yield int(block_id), int(after), row
+
     def latest_observations(self) -> dict[str, dict[str, Any]]:
         """The newest observation per symbol, as a dict of its columns."""
         cur = self.conn.execute(
@@ -331,7 +384,27 @@ class Store(OutboxQueries):
             "GROUP BY symbol) m ON o.id = m.id"
         )
         names = [d[0] for d in cur.description]
-        return {row[1]: dict(zip(names, row, strict=True)) for row in cur}
+        out = {row[1]: dict(zip(names, row, strict=True)) for row in cur}
+        newest = self.conn.execute(
+            "SELECT s.symbol, s.block_id FROM observation_block_symbols s JOIN (SELECT symbol, "
+            "MAX(last_time) AS t FROM observation_block_symbols GROUP BY symbol) m "
+            "ON s.symbol = m.symbol AND s.last_time = m.t"
+        ).fetchall()
+        wanted: dict[int, set[str]] = {}
+        for symbol, block_id in newest:
+            wanted.setdefault(int(block_id), set()).add(symbol)
+        for block_id, symbols in wanted.items():
+            found: dict[str, tuple[int, dict[str, Any]]] = {}
+            for _, after, row in self._blocks(
+                "SELECT id, after_id, data FROM observation_blocks WHERE id = ?", (block_id,)
+            ):
+                if row["symbol"] in symbols:
+                    found[row["symbol"]] = (after, row)
+            for symbol, (after, row) in found.items():
+                table = out.get(symbol)
+                if table is None or (row["time"], after) >= (table["time"], table["id"]):
+                    out[symbol] = {"id": None, **row}
+        return out
 
     def last_prices(self) -> dict[str, Decimal]:
         """Each symbol's newest stored price (readable and positive ones only): the spike
@@ -344,40 +417,100 @@ class Store(OutboxQueries):
         return out
 
     def observations(self, since: datetime | None = None) -> list[dict[str, Any]]:
-        """Stored observations, oldest first."""
+        """Stored observations, oldest first (at one time: in the order they were stored)."""
+        start = utc_iso(since) if since else ""
         cur = self.conn.execute(
-            "SELECT * FROM observations WHERE time >= ? ORDER BY time, id",
-            (utc_iso(since) if since else "",),
+            "SELECT * FROM observations WHERE time >= ? ORDER BY time, id", (start,)
         )
         names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur]
+        rows = [dict(zip(names, row, strict=True)) for row in cur]
+        keyed: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+        for k, (block_id, after, row) in enumerate(
+            self._blocks(
+                "SELECT id, after_id, data FROM observation_blocks WHERE last_time >= ? "
+                "ORDER BY id",
+                (start,),
+            )
+        ):
+            if row["time"] >= start:
+                # after table row ``after``, before the next one
+                keyed.append(((row["time"], after, 1, block_id, k), {"id": None, **row}))
+        if not keyed:
+            return rows
+        keyed += [((row["time"], row["id"], 0), row) for row in rows]
+        keyed.sort(key=lambda pair: pair[0])
+        return [row for _, row in keyed]
 
     def last_price_before(self, symbol: str, moment: datetime) -> Decimal | None:
         """The newest stored price of ``symbol`` strictly before ``moment`` (a previous close)."""
+        end = utc_iso(moment)
         row = self.conn.execute(
-            "SELECT price FROM observations WHERE symbol = ? AND time < ? "
+            "SELECT price, time, id FROM observations WHERE symbol = ? AND time < ? "
             "ORDER BY time DESC, id DESC LIMIT 1",
-            (symbol, utc_iso(moment)),
+            (symbol, end),
         ).fetchone()
-        return None if row is None else Decimal(row[0])
+        best: tuple[tuple[str, int], str] | None = None
+        if row is not None:
+            best = ((str(row[1]), int(row[2])), str(row[0]))
+        for _, after, found in self._blocks(
+            "SELECT b.id, b.after_id, b.data FROM observation_blocks b "
+            "JOIN observation_block_symbols s ON s.block_id = b.id "
+            "WHERE s.symbol = ? AND s.first_time < ? ORDER BY s.first_time DESC LIMIT 1",
+            (symbol, end),
+        ):
+            if found["symbol"] == symbol and found["time"] < end:
+                key = (found["time"], after)
+                if best is None or key >= best[0]:
+                    best = (key, found["price"])
+        return None if best is None else Decimal(best[1])
 
-    def observation_sources(self) -> tuple[str, str]:
-        """The distinct price and share-count sources of the stored observations, as text."""
+    def _table_sources(self) -> tuple[str, str]:
         row = self.conn.execute(
             "SELECT GROUP_CONCAT(DISTINCT source), GROUP_CONCAT(DISTINCT shares_source) "
             "FROM observations"
         ).fetchone()
         return (row[0] or "", row[1] or "")
 
+    def observation_sources(self) -> tuple[str, str]:
+        """The distinct price and share-count sources of the stored observations, as text."""
+        prices, shares = self._table_sources()
+        more = self.conn.execute(
+            "SELECT source, '' FROM observation_blocks UNION "
+            "SELECT '', shares_source FROM observation_block_symbols"
+        ).fetchall()
+        price_names = dict.fromkeys(n for n in prices.split(",") if n)
+        share_names = dict.fromkeys(n for n in shares.split(",") if n)
+        for price, share in sorted(more):
+            price_names.update(dict.fromkeys(n for n in str(price).split(",") if n))
+            share_names.update(dict.fromkeys(n for n in str(share).split(",") if n))
+        return (",".join(price_names), ",".join(share_names))
+
     def prune_observations(self, before: datetime) -> int:
-        """Delete observations older than ``before``; return how many went."""
+        """Delete observations older than ``before``; return how many went. A block of
+        replayed rows goes whole, once its newest row is older than ``before``."""
         # the newest observation of each symbol stays, however old: status shows it
+        end = utc_iso(before)
         cur = self.conn.execute(
             "DELETE FROM observations WHERE time < ? "
             "AND id NOT IN (SELECT MAX(id) FROM observations GROUP BY symbol)",
-            (utc_iso(before),),
+            (end,),
         )
-        return cur.rowcount
+        gone = cur.rowcount
+        keep = (
+            "SELECT s.block_id FROM observation_block_symbols s JOIN (SELECT symbol, "
+            "MAX(last_time) AS t FROM observation_block_symbols GROUP BY symbol) m "
+            "ON s.symbol = m.symbol AND s.last_time = m.t"
+        )
+        old = self.conn.execute(
+            f"SELECT id, rows FROM observation_blocks WHERE last_time < ? AND id NOT IN ({keep})",
+            (end,),
+        ).fetchall()
+        if old:
+            ids = [(int(i),) for i, _ in old]
+            self.conn.executemany("DELETE FROM observation_block_symbols WHERE block_id = ?", ids)
+            self.conn.executemany("DELETE FROM observation_blocks WHERE id = ?", ids)
+            gone += sum(int(n) for _, n in old)
+        return gone
 
     # -- events ---------------------------------------------------------------------------
     def add_events(self, events: Iterable[Event]) -> None:

@@ -4,6 +4,7 @@ status (nothing sent before is sent again); a non-empty target is refused, exit 
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,50 @@ def test_copy_keeps_every_row_and_every_delivery_status(
     # copying again into the now full database is refused, and changes nothing
     assert main(["store", "copy", "--from", f"sqlite:///{db}", "--to", pg_url]) == 2
     assert "already holds a state" in capsys.readouterr().err
+
+
+def test_replayed_blocks_copied_into_postgresql_read_as_their_rows(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """A recorded replay's blocks (``store.blocks``) move with ``store copy``, and the
+    PostgreSQL store reads them as the SQLite one does."""
+    from integration.test_replayed_blocks import (
+        blank_fx,
+        config,
+        counts,
+        newest,
+        plain,
+        record,
+        spec,
+    )
+    from unit.test_tape_blocks import write as write_tape
+
+    cfg = config(1, "0.01", 3)
+    tape = blank_fx(write_tape(tmp_path / "tape.csv", 3982, spec(1500), 3), 40)
+    source = record(cfg, tape, tmp_path / "blocks.db", True)
+    assert source.path is not None
+    table, blocks = counts(source)
+    assert table > 0 and blocks > 0
+    assert main(["store", "copy", "--from", f"sqlite:///{source.path}", "--to", pg_url]) == 0
+    target = PgStore.connect(pg_url)
+    try:
+        assert counts(target) == (table, blocks)
+        want = source.observations()
+        assert plain(target.observations()) == plain(want)
+        assert newest(target) == newest(source)
+        assert target.observation_sources() == source.observation_sources()
+        assert target.last_times() == source.last_times()
+        for row in want[::97]:
+            moment = datetime.fromisoformat(row["time"])
+            assert target.last_price_before(row["symbol"], moment) == source.last_price_before(
+                row["symbol"], moment
+            )
+        cut = datetime.fromisoformat(want[800]["time"])
+        with target.transaction():
+            pruned = target.prune_observations(cut)
+        with source.transaction():
+            assert source.prune_observations(cut) == pruned > 0
+        assert plain(target.observations()) == plain(source.observations())
+    finally:
+        source.close()
+        target.close()

@@ -149,7 +149,10 @@ def outcome(
             dict(held),
             store.last_times(),
             store.last_readings(),
-            store.observations(),
+            store.latest_observations().keys(),
+            store.observation_sources(),
+            # where a row is kept (a block or a table row, its id) is not what it says
+            [{k: v for k, v in row.items() if k != "id"} for row in store.observations()],
         )
     finally:
         store.close()

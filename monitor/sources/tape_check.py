@@ -1,0 +1,26 @@
+"""``python -m monitor.sources.tape_check``: read a whole tape (``{"path", "symbols"}`` as
+JSON on stdin) and exit 0 when every row is good, 1 when one is not (``tape.TapeCheck``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from monitor.errors import InputError
+from monitor.sources.tape import TapeReader
+
+
+def main() -> int:
+    order = json.loads(sys.stdin.read())
+    symbols = set(order["symbols"]) or None
+    try:
+        for _ in TapeReader(Path(order["path"]), symbols=symbols).blocks():
+            pass
+    except InputError:
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
