@@ -30,6 +30,9 @@ TAPE = (
     "2025-02-03T08:00:00+00:00,1810.HK,35,HKD,,0.128\n"
     "2025-02-04T08:00:00+00:00,1810.HK,45,HKD,,0.128\n"
 )
+# a quoted cell: the tape is read row by row, and its rows are stored as table rows (a plain
+# tape's are stored as a block of its lines, ``store.blocks``)
+ROW_TAPE = TAPE.replace(",1810.HK,35,", ',"1810.HK",35,')
 CORRUPTIONS = {
     "last_value huge": "UPDATE rule_state SET last_value = '1e999999999'",
     "last_threshold huge": "UPDATE rule_state SET last_threshold = '1e999999999'",
@@ -37,6 +40,8 @@ CORRUPTIONS = {
     "last_value tiny": "UPDATE rule_state SET last_value = '1e-999999999'",
     "price huge": "UPDATE observations SET price = '1e999999999'",
     "market_cap huge": "UPDATE observations SET market_cap = '1e999999999'",
+    "block not a block": "UPDATE observation_blocks SET data = x'00ff'",
+    "block head not JSON": "UPDATE observation_blocks SET data = x'28b52ffd'",
     "since not a date": "UPDATE rule_state SET since = '9999-99-99'",
     "payload not JSON": "UPDATE events SET payload = '{bad'",
 }
@@ -47,12 +52,12 @@ def test_a_corrupt_stored_value_never_breaks_a_read_command(tmp_path: Path, name
     config = tmp_path / "c.toml"
     config.write_text(CONFIG)
     tape = tmp_path / "mid.csv"
-    tape.write_text(TAPE)
+    tape.write_text(ROW_TAPE if "observations" in CORRUPTIONS[name] else TAPE)
     db = tmp_path / "bad.db"
     made = run_cli("replay", str(tape), "--config", str(config), "--state-db", str(db))
     assert made.returncode == 0, made
     conn = sqlite3.connect(db)
-    conn.execute(CORRUPTIONS[name])
+    assert conn.execute(CORRUPTIONS[name]).rowcount >= 1  # it hit what it corrupts
     conn.commit()
     conn.close()
     outputs = {}
