@@ -8,6 +8,7 @@ import functools
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -28,7 +29,7 @@ from monitor.core.valuation import Observation, SharesCount, valuate
 from monitor.errors import InputError
 from monitor.ports import ObservationBlock, Store
 from monitor.settings import RuleConfig, Settings, SinkConfig, SymbolConfig
-from monitor.store.blocks import RecordedRows, SymbolSpan
+from monitor.store.blocks import RecordedRows, SymbolSpan, pack
 from monitor.store.schema import WATERMARK
 from monitor.store.sqlite import LastReading, utc_iso
 from monitor.store.sqlite import Store as SqliteStore
@@ -142,6 +143,7 @@ class Engine:
         self.baseline_summary = baseline_summary
         # An ephemeral replay has no use for its observations; the daemon keeps them.
         self.record_observations = record_observations
+        self._packer: ThreadPoolExecutor | None = None  # compresses stored blocks
         self.store = store
         self._symbols = {s.symbol: s for s in settings.symbols}
         self._rule_cfg = {r.id: r for r in settings.rules}
@@ -214,7 +216,7 @@ class Engine:
         observations: Iterable[Observation | ObservationBlock],
         now: float,
         *,
-        batch: int = 5000,
+        batch: int = 20_000,
         ready: Callable[[bool], bool] | None = None,
     ) -> BatchResult:
         """``process`` in transactions of about ``batch`` rows (a block is never split), so
@@ -369,6 +371,15 @@ class Engine:
                 at, times = at[seen:], times[seen:]
             if len(at):
                 segments.append((ctx, at, times))
+        packed: Future[bytes] | None = None
+        if self.record_observations and segments:
+            # every row is stored: its lines are compressed on another thread meanwhile
+            every = segments[0][1]
+            if len(segments) > 1:
+                every = np.sort(np.concatenate([at for _, at, _ in segments]))
+            if self._packer is None:
+                self._packer = ThreadPoolExecutor(1, thread_name_prefix="pack")
+            packed = self._packer.submit(pack, block.lines(every))
         # many symbols: their quiet first rows found for all at once
         quiet = {} if self.record_observations else self._quiet_heads(block, segments)
         for ctx, at, times in segments:
@@ -392,8 +403,8 @@ class Engine:
         if len(by_symbol) > 1 and len(result.events) > start:
             events = result.events
             events[start:] = [e for _, a, b in sorted(tags) for e in events[a:b]]
-        if self.record_observations:
-            recorded = self._recorded(block, stored)
+        if packed is not None:
+            recorded = self._recorded(block, stored, packed.result)
             if recorded is not None:
                 if rows:  # the rows before it are stored before it
                     self.store.add_observations(rows)
@@ -516,7 +527,9 @@ class Engine:
                     heads[name] = int(np.searchsorted(at, found[k]))
         return heads
 
-    def _recorded(self, block: ObservationBlock, stored: list[_Stored]) -> RecordedRows | None:
+    def _recorded(
+        self, block: ObservationBlock, stored: list[_Stored], packed: Callable[[], bytes]
+    ) -> RecordedRows | None:
         """Every evaluated row of a block, to be stored as the chunk's lines with each
         symbol's span and share counts (``store.blocks``): what ``observation_row`` would
         store for each, row by row."""
@@ -537,13 +550,10 @@ class Engine:
                 len(at),
                 tuple(runs),
             )
-        every = (
-            stored[0][1] if len(stored) == 1 else np.sort(np.concatenate([s[1] for s in stored]))
-        )
         cols = block.plan
         return RecordedRows(
-            block.lines(every),
-            len(every),
+            packed,
+            sum(len(s[1]) for s in stored),
             cols.time,
             cols.symbol,
             cols.price,

@@ -13,7 +13,7 @@ after that row and before the next, as one row at a time they would have.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -23,8 +23,12 @@ import zstandard
 
 FORMAT = 1
 # zstd's level 1: some 5x smaller than the lines, at some 200 MB/s (zlib's fastest: 70 MB/s)
-_PACK = zstandard.ZstdCompressor(level=1)
-_UNPACK = zstandard.ZstdDecompressor()
+LEVEL = 1
+
+
+def pack(lines: bytes) -> bytes:
+    """Lines compressed as stored (any thread: a compressor of its own each time)."""
+    return zstandard.ZstdCompressor(level=LEVEL).compress(lines)
 
 
 @dataclass(frozen=True)
@@ -41,9 +45,10 @@ class SymbolSpan:
 @dataclass(frozen=True)
 class RecordedRows:
     """Evaluated rows of one tape chunk, to be stored: its lines (each ending in a newline,
-    in tape order) and where their columns are."""
+    in tape order; ``packed`` gives them compressed, see ``pack``) and where their columns
+    are."""
 
-    lines: bytes
+    packed: Callable[[], bytes]
     rows: int
     time: int  # cell indexes
     symbol: int
@@ -66,8 +71,9 @@ class RecordedRows:
         return max(s.last_time for s in self.symbols.values())
 
 
-def encode(block: RecordedRows) -> bytes:
-    """The stored form: a JSON head line, then the lines, compressed."""
+def head_of(block: RecordedRows) -> str:
+    """What the stored lines need to be read: the columns' places, the FX pairs and cutoffs,
+    each symbol's share counts (JSON)."""
     head = {
         "format": FORMAT,
         "columns": {
@@ -84,19 +90,18 @@ def encode(block: RecordedRows) -> bytes:
         "shares": {s: [list(run) for run in span.shares] for s, span in block.symbols.items()},
         "source": block.source,
     }
-    return _PACK.compress(json.dumps(head).encode() + b"\n" + block.lines)
+    return json.dumps(head)
 
 
 class UnreadableBlock(ValueError):
     """A stored block that does not decode (a hand edit, a newer format)."""
 
 
-def decode(data: bytes) -> Iterator[dict[str, Any]]:
+def decode(head_text: str, data: bytes) -> Iterator[dict[str, Any]]:
     """A block's rows as ``observations`` rows (without ``id``), in tape order."""
     try:
-        payload = _UNPACK.decompress(data)
-        first, _, body = payload.partition(b"\n")
-        head = json.loads(first)
+        body = zstandard.ZstdDecompressor().decompress(data)
+        head = json.loads(head_text)
         if head.get("format") != FORMAT:
             raise UnreadableBlock(f"block format {head.get('format')!r}, not {FORMAT}")
         cols = head["columns"]
@@ -110,7 +115,7 @@ def decode(data: bytes) -> Iterator[dict[str, Any]]:
         }
         source = str(head["source"])
         text = body.decode("ascii")
-    except (zstandard.ZstdError, ValueError, KeyError, TypeError) as exc:
+    except (zstandard.ZstdError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UnreadableBlock(str(exc)) from exc
     seen: dict[str, int] = {}
     for line in text.split("\n")[:-1]:
@@ -149,4 +154,4 @@ def _shares_at(runs: list[tuple[int, int, str]], k: int) -> tuple[int, str]:
     return found[1], found[2]
 
 
-__all__ = ["RecordedRows", "SymbolSpan", "UnreadableBlock", "decode", "encode"]
+__all__ = ["RecordedRows", "SymbolSpan", "UnreadableBlock", "decode", "head_of", "pack"]

@@ -93,6 +93,7 @@ PG_MIGRATIONS: tuple[str, ...] = (
         last_time TEXT NOT NULL,
         rows BIGINT NOT NULL,
         source TEXT NOT NULL,
+        head TEXT NOT NULL,
         data BYTEA NOT NULL
     );
     CREATE INDEX observation_blocks_last_time ON observation_blocks (last_time);

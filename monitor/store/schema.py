@@ -79,6 +79,7 @@ MIGRATIONS: tuple[str, ...] = (
         last_time TEXT NOT NULL,
         rows INTEGER NOT NULL,
         source TEXT NOT NULL,
+        head TEXT NOT NULL,
         data BLOB NOT NULL
     );
     CREATE INDEX observation_blocks_last_time ON observation_blocks (last_time);

@@ -20,7 +20,7 @@ from typing import Any
 from monitor.core.events import Event, event_to_dict
 from monitor.core.rules import RuleState
 from monitor.errors import ConfigError, StoreError
-from monitor.store.blocks import RecordedRows, UnreadableBlock, decode, encode
+from monitor.store.blocks import RecordedRows, UnreadableBlock, decode, head_of
 from monitor.store.outbox import OutboxQueries
 from monitor.store.schema import MIGRATIONS, WATERMARK
 from monitor.store.values import create_private, no_tables, readable_decimal, readable_time
@@ -337,14 +337,15 @@ class Store(OutboxQueries):
             after = int(row[0]) if row and row[0] is not None else 0
             made = self.conn.execute(
                 "INSERT INTO observation_blocks (after_id, first_time, last_time, rows, source, "
-                "data) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                "head, data) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     after,
                     utc_iso(block.first_time),
                     utc_iso(block.last_time),
                     block.rows,
                     block.source,
-                    encode(block),
+                    head_of(block),
+                    block.packed(),
                 ),
             ).fetchone()
             self.conn.executemany(
@@ -366,11 +367,11 @@ class Store(OutboxQueries):
     def _blocks(
         self, sql: str, params: tuple[object, ...]
     ) -> Iterator[tuple[int, int, dict[str, Any]]]:
-        """The rows of the blocks ``sql`` selects (``id, after_id, data``), each with its
-        block's id and ``after_id``; a block that does not decode is counted and skipped."""
-        for block_id, after, data in self.conn.execute(sql, params).fetchall():
+        """The rows of the blocks ``sql`` selects (``id, after_id, head, data``), each with
+        its block's id and ``after_id``; a block that does not decode is counted and skipped."""
+        for block_id, after, head, data in self.conn.execute(sql, params).fetchall():
             try:
-                rows = list(decode(bytes(data)))
+                rows = list(decode(str(head), bytes(data)))
             except (UnreadableBlock, ArithmeticError, ValueError, KeyError, IndexError):
                 self.unreadable_blocks += 1
                 continue
@@ -396,7 +397,7 @@ class Store(OutboxQueries):
         for block_id, symbols in wanted.items():
             found: dict[str, tuple[int, dict[str, Any]]] = {}
             for _, after, row in self._blocks(
-                "SELECT id, after_id, data FROM observation_blocks WHERE id = ?", (block_id,)
+                "SELECT id, after_id, head, data FROM observation_blocks WHERE id = ?", (block_id,)
             ):
                 if row["symbol"] in symbols:
                     found[row["symbol"]] = (after, row)
@@ -427,7 +428,7 @@ class Store(OutboxQueries):
         keyed: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
         for k, (block_id, after, row) in enumerate(
             self._blocks(
-                "SELECT id, after_id, data FROM observation_blocks WHERE last_time >= ? "
+                "SELECT id, after_id, head, data FROM observation_blocks WHERE last_time >= ? "
                 "ORDER BY id",
                 (start,),
             )
@@ -453,7 +454,7 @@ class Store(OutboxQueries):
         if row is not None:
             best = ((str(row[1]), int(row[2])), str(row[0]))
         for _, after, found in self._blocks(
-            "SELECT b.id, b.after_id, b.data FROM observation_blocks b "
+            "SELECT b.id, b.after_id, b.head, b.data FROM observation_blocks b "
             "JOIN observation_block_symbols s ON s.block_id = b.id "
             "WHERE s.symbol = ? AND s.first_time < ? ORDER BY s.first_time DESC LIMIT 1",
             (symbol, end),

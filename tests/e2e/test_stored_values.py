@@ -41,7 +41,8 @@ CORRUPTIONS = {
     "price huge": "UPDATE observations SET price = '1e999999999'",
     "market_cap huge": "UPDATE observations SET market_cap = '1e999999999'",
     "block not a block": "UPDATE observation_blocks SET data = x'00ff'",
-    "block head not JSON": "UPDATE observation_blocks SET data = x'28b52ffd'",
+    "block data cut short": "UPDATE observation_blocks SET data = x'28b52ffd'",
+    "block head not JSON": "UPDATE observation_blocks SET head = '{bad'",
     "since not a date": "UPDATE rule_state SET since = '9999-99-99'",
     "payload not JSON": "UPDATE events SET payload = '{bad'",
 }
