@@ -13,7 +13,8 @@ the same invocation, in pairs, alternating which goes first; the peer's events a
 equal to the replay's. Printed: median wall seconds of each, the median of the paired
 ratios replay/peer, and each one's peak RSS (the child's own ``ru_maxrss`` from ``wait4``).
 Tape 1 also runs ``replay --state-db`` (a fresh db each run): time ratio to no db, bytes/row.
-Also: the bundled replay's wall time (start-up dominates it).
+Also: the bundled replay's wall time (start-up dominates it). ``monitor/`` is byte-compiled
+first, as ``pip install`` leaves it.
 Targets (issue #16): tape 1 ratio <= 1.0, RSS <= 60 MB; --state-db <= 1.5x, <= 120 B/row;
 tape 2 ratio <= 1.0, RSS <= 80 MB.
 Usage: python bench/replay.py [--quick] [--tape 1|2] [--rows N] [--symbols N --per-symbol N]
@@ -226,6 +227,9 @@ def main() -> int:
     rows = args.rows or (50_000 if args.quick else 1_000_000)
     per_symbol = args.per_symbol or (2_000 if args.quick else 100_000)
     runs = args.runs or (3 if args.quick else 5)
+    # as ``pip install`` leaves a package: byte-compiled (with PYTHONDONTWRITEBYTECODE set,
+    # a source checkout would otherwise compile every module again in every run)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "monitor")], check=True)
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         bundled = [sys.executable, "-m", "monitor", "replay"]
