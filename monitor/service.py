@@ -404,12 +404,10 @@ class Engine:
             events = result.events
             events[start:] = [e for _, a, b in sorted(tags) for e in events[a:b]]
         if packed is not None:
-            recorded = self._recorded(block, stored, packed.result)
-            if recorded is not None:
-                if rows:  # the rows before it are stored before it
-                    self.store.add_observations(rows)
-                    rows.clear()
-                self.store.add_observation_blocks([recorded])
+            if rows:  # the rows before it are stored before it
+                self.store.add_observations(rows)
+                rows.clear()
+            self.store.add_observation_blocks([self._recorded(block, stored, packed.result)])
 
     def _exact(
         self,
@@ -529,12 +527,10 @@ class Engine:
 
     def _recorded(
         self, block: ObservationBlock, stored: list[_Stored], packed: Callable[[], bytes]
-    ) -> RecordedRows | None:
+    ) -> RecordedRows:
         """Every evaluated row of a block, to be stored as the chunk's lines with each
         symbol's span and share counts (``store.blocks``): what ``observation_row`` would
         store for each, row by row."""
-        if not stored:
-            return None
         spans: dict[str, SymbolSpan] = {}
         for symbol, at, days, day_of in stored:
             which = np.zeros(len(at), dtype=np.int64) if day_of is None else day_of

@@ -86,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
         if args.state_db is None:
             result = engine.process(rows, now)
         else:
-            # into a database: a bad row writes nothing. The whole tape is validated on a
-            # second thread; until it is, the batches stay in one transaction; then they
+            # into a database: a bad row writes nothing. The whole tape is validated in a
+            # second process; until it is, the batches stay in one transaction; then they
             # commit in bounded batches so a daemon beside us keeps its write lock
             result = engine.process_batched(rows, now, ready=TapeCheck(tape_path, symbols))
         for symbol, n in sorted(held.items()):

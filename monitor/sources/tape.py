@@ -537,8 +537,7 @@ class TapeCheck:
             self._good = False  # no second process: read here, at the end
 
     def _read(self) -> None:
-        for _ in TapeReader(self._path, symbols=self._symbols).blocks():
-            pass
+        read_through(self._path, self._symbols)
 
     def __call__(self, wait: bool) -> bool:
         child = self._child
@@ -558,6 +557,12 @@ class TapeCheck:
         if child is not None and child.poll() is None:  # the replay ended early: stop it
             child.kill()
             child.wait()
+
+
+def read_through(path: Path, symbols: set[str] | None) -> None:
+    """Read every row of a tape, for its errors only (``InputError`` at the first bad one)."""
+    for _ in TapeReader(path, symbols=symbols).blocks():
+        pass
 
 
 def _plan(layout: _Layout) -> Plan:

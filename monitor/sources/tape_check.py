@@ -8,15 +8,14 @@ import sys
 from pathlib import Path
 
 from monitor.errors import InputError
-from monitor.sources.tape import TapeReader
+from monitor.sources.tape import read_through
 
 
 def main() -> int:
     order = json.loads(sys.stdin.read())
     symbols = set(order["symbols"]) or None
     try:
-        for _ in TapeReader(Path(order["path"]), symbols=symbols).blocks():
-            pass
+        read_through(Path(order["path"]), symbols)
     except InputError:
         return 1
     return 0

@@ -25,6 +25,13 @@ from monitor.store.outbox import OutboxQueries
 from monitor.store.schema import MIGRATIONS, WATERMARK
 from monitor.store.values import create_private, no_tables, readable_decimal, readable_time
 
+# each symbol's newest block of replayed rows: (symbol, block_id)
+_NEWEST_BLOCKS = (
+    "SELECT s.symbol, s.block_id FROM observation_block_symbols s JOIN (SELECT symbol, "
+    "MAX(last_time) AS t FROM observation_block_symbols GROUP BY symbol) m "
+    "ON s.symbol = m.symbol AND s.last_time = m.t"
+)
+
 
 def _retry_busy(step: Callable[[], object], deadline: float = 30.0) -> None:
     """Run ``step``, retrying while another process holds the lock it needs."""
@@ -386,11 +393,7 @@ class Store(OutboxQueries):
         )
         names = [d[0] for d in cur.description]
         out = {row[1]: dict(zip(names, row, strict=True)) for row in cur}
-        newest = self.conn.execute(
-            "SELECT s.symbol, s.block_id FROM observation_block_symbols s JOIN (SELECT symbol, "
-            "MAX(last_time) AS t FROM observation_block_symbols GROUP BY symbol) m "
-            "ON s.symbol = m.symbol AND s.last_time = m.t"
-        ).fetchall()
+        newest = self.conn.execute(_NEWEST_BLOCKS).fetchall()
         wanted: dict[int, set[str]] = {}
         for symbol, block_id in newest:
             wanted.setdefault(int(block_id), set()).add(symbol)
@@ -497,13 +500,9 @@ class Store(OutboxQueries):
             (end,),
         )
         gone = cur.rowcount
-        keep = (
-            "SELECT s.block_id FROM observation_block_symbols s JOIN (SELECT symbol, "
-            "MAX(last_time) AS t FROM observation_block_symbols GROUP BY symbol) m "
-            "ON s.symbol = m.symbol AND s.last_time = m.t"
-        )
         old = self.conn.execute(
-            f"SELECT id, rows FROM observation_blocks WHERE last_time < ? AND id NOT IN ({keep})",
+            "SELECT id, rows FROM observation_blocks WHERE last_time < ? AND id NOT IN "
+            f"(SELECT block_id FROM ({_NEWEST_BLOCKS}) AS newest)",
             (end,),
         ).fetchall()
         if old:
