@@ -115,6 +115,15 @@ class BatchResult:
     already_seen: int = 0
     skipped: Counter[tuple[str, str]] = field(default_factory=Counter)
     enqueued: int = 0
+    # events handed to ``emit`` instead of being kept in ``events``
+    emitted: int = 0
+
+    def hand_over(self, emit: Callable[[list[Event]], None]) -> None:
+        """Pass the events found so far to ``emit`` and let them go."""
+        if self.events:
+            emit(self.events)
+            self.emitted += len(self.events)
+            self.events = []
 
 
 class Engine:
@@ -188,20 +197,27 @@ class Engine:
         now: float,
         *,
         where: str = "",
+        emit: Callable[[list[Event]], None] | None = None,
     ) -> BatchResult:
         """Evaluate a batch in one transaction; nothing is written if any row is rejected.
 
         State is read after the write lock is taken (``BEGIN IMMEDIATE``), so two processes
         evaluating one database serialise: the second sees the first's rows as already seen.
+
+        ``emit``: the events go to it, in order, instead of into the result's ``events``
+        (only ``emitted`` counts them). When they are neither stored nor enqueued, they go
+        as they are found, so a long replay never holds them all; else after the batch.
+        An error part-way leaves events already emitted: the caller discards them.
         """
         result = BatchResult()
+        stream = emit if not (self.store_events or self.notify) else None
         before = dict(self.states)
         before_times = dict(self.last_times)
         try:
             with self.store.transaction():
                 self._reload()
                 first_run = self.store.meta(SUMMARY_SENT) is None and not self.states
-                self._process(observations, result)
+                self._process(observations, result, stream)
                 self._enqueue(result, now, first_run)
         except BaseException:
             self.states = before
@@ -209,6 +225,8 @@ class Engine:
             for ctx in self._contexts.values():
                 ctx.band = None
             raise
+        if emit is not None:
+            result.hand_over(emit)
         return result
 
     def process_batched(
@@ -218,13 +236,15 @@ class Engine:
         *,
         batch: int = 20_000,
         ready: Callable[[bool], bool] | None = None,
+        emit: Callable[[list[Event]], None] | None = None,
     ) -> BatchResult:
         """``process`` in transactions of about ``batch`` rows (a block is never split), so
         a long replay never holds the write lock for long; the results are summed.
 
         ``ready(wait)`` says whether the rows may be committed yet (e.g. the whole tape was
         validated; it raises when they must not be). Until it does, the batches join one
-        transaction. It is asked after every batch, and at the end with ``wait`` True."""
+        transaction. It is asked after every batch, and at the end with ``wait`` True.
+        ``emit``: as ``process``'s, batch by batch."""
         total = BatchResult()
         rows = iter(observations)
         with contextlib.ExitStack() as held:
@@ -240,8 +260,9 @@ class Engine:
                         break
                 if not chunk:
                     break
-                part = self.process(chunk, now)
+                part = self.process(chunk, now, emit=emit)
                 total.events.extend(part.events)
+                total.emitted += part.emitted
                 total.observations += part.observations
                 total.already_seen += part.already_seen
                 total.skipped.update(part.skipped)
@@ -254,7 +275,10 @@ class Engine:
         return total
 
     def _process(
-        self, observations: Iterable[Observation | ObservationBlock], result: BatchResult
+        self,
+        observations: Iterable[Observation | ObservationBlock],
+        result: BatchResult,
+        stream: Callable[[list[Event]], None] | None = None,
     ) -> None:
         rows: list[tuple[object, ...]] = []
         newest: _Newest = {}
@@ -266,6 +290,8 @@ class Engine:
                 assert not isinstance(item, Observation)
                 self._block(item, result, newest, rows)
             del item  # a block is let go before the next one is read
+            if stream is not None and result.events:
+                result.hand_over(stream)
             if len(rows) >= 2000:
                 self.store.add_observations(rows)
                 rows.clear()

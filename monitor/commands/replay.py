@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import tempfile
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
+from typing import IO
 
 from monitor import bootstrap, present
 from monitor.core.events import Event, event_to_dict
@@ -66,6 +69,10 @@ def run(args: argparse.Namespace) -> int:
     db = None if args.state_db is None else args.state_db.absolute()
     # alerts queued from a replay carry "mode": "replay" and are marked as such in every sink
     store = (ReplayStore if args.notify else Store).open(db)
+    # the events are written here as they are found, and printed once the whole tape went
+    # in: a bad row late in a tape prints nothing but its error, and a long replay never
+    # holds its events in memory
+    spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 (closed below)
     try:
         engine = Engine(
             settings,
@@ -83,26 +90,28 @@ def run(args: argparse.Namespace) -> int:
         now = bootstrap.clock().now().timestamp()
         # plainly written chunks come whole (numpy), the rest row by row: the same rows
         rows = checked(reader.blocks(), settings, held, args, store.last_prices())
+        emit = spooler(spool, args.json)
         if args.state_db is None:
-            result = engine.process(rows, now)
+            result = engine.process(rows, now, emit=emit)
         else:
             # into a database: a bad row writes nothing. The whole tape is validated in a
             # second process; until it is, the batches stay in one transaction; then they
             # commit in bounded batches so a daemon beside us keeps its write lock
-            result = engine.process_batched(rows, now, ready=TapeCheck(tape_path, symbols))
+            result = engine.process_batched(
+                rows, now, ready=TapeCheck(tape_path, symbols), emit=emit
+            )
         for symbol, n in sorted(held.items()):
             print(
                 f"warning: {n} row(s) of {symbol} held back as price spikes (over max_jump, "
                 "not confirmed by the next row); --no-quality-checks evaluates them",
                 file=sys.stderr,
             )
-        if not args.json and result.events:
+        if not args.json and result.emitted:
             print(present.EVENT_HEADER)
-        for event in result.events:
-            if args.json:
-                print(json.dumps(event_json(event)))
-            else:
-                print(present.event_line(event))
+        sys.stdout.flush()
+        spool.seek(0)
+        shutil.copyfileobj(spool, sys.stdout)
+        sys.stdout.flush()
         for line in describe_skips(result.skipped):
             print(f"warning: {line}", file=sys.stderr)
         if result.already_seen:
@@ -113,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             )
         print(
             f"{result.observations} observation(s) from {tape_path.name}, "
-            f"{len(result.events)} event(s)",
+            f"{result.emitted} event(s)",
             file=sys.stderr,
         )
         if args.state_db is not None:
@@ -130,8 +139,21 @@ def run(args: argparse.Namespace) -> int:
             if store.outbox_counts()["dead"] > dead_before:
                 code = 1  # something could not be delivered, ever: say so
     finally:
+        spool.close()
         store.close()
     return code
+
+
+def spooler(spool: IO[str], as_json: bool) -> Callable[[list[Event]], None]:
+    """Writes events to ``spool`` as they are printed: JSON lines or the table's rows."""
+
+    def emit(events: list[Event]) -> None:
+        if as_json:
+            spool.writelines(json.dumps(event_json(e)) + "\n" for e in events)
+        else:
+            spool.writelines(present.event_line(e) + "\n" for e in events)
+
+    return emit
 
 
 def checked(

@@ -12,6 +12,7 @@ counted and skipped, and a bad row late in a long tape writes nothing.
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ import pytest
 from conftest import run_cli
 from unit.test_tape_blocks import SHARES, config, write
 
+from monitor.core.events import Event
 from monitor.core.valuation import Observation
 from monitor.service import Engine
 from monitor.settings import Settings
@@ -238,6 +240,11 @@ def test_a_bad_row_late_in_a_long_tape_writes_nothing(tmp_path: Path) -> None:
     out = run_cli("replay", str(bad), "--config", str(cfg_path), "--state-db", str(db))
     assert out.returncode == 2, out.stderr
     assert f"bad.csv:{len(lines) - 2}" in out.stderr
+    assert out.stdout == ""  # the events before the bad row are not printed either
+    # nor without a db, though the events stream out of the engine as they are found
+    no_db = run_cli("replay", str(bad), "--config", str(cfg_path), "--json")
+    assert no_db.returncode == 2 and f"bad.csv:{len(lines) - 2}" in no_db.stderr
+    assert no_db.stdout == ""
     store = Store.open(db)
     try:
         assert counts(store) == (0, 0)
@@ -246,7 +253,7 @@ def test_a_bad_row_late_in_a_long_tape_writes_nothing(tmp_path: Path) -> None:
     finally:
         store.close()
     # the good tape goes in whole, and a second run of it adds nothing
-    good = run_cli("replay", str(tape), "--config", str(cfg_path), "--state-db", str(db))
+    good = run_cli("replay", str(tape), "--config", str(cfg_path), "--state-db", str(db), "--json")
     assert good.returncode == 0, good.stderr
     store = Store.open(db)
     try:
@@ -255,3 +262,33 @@ def test_a_bad_row_late_in_a_long_tape_writes_nothing(tmp_path: Path) -> None:
         store.close()
     again = run_cli("replay", str(tape), "--config", str(cfg_path), "--state-db", str(db))
     assert "30000 row(s) at or before" in again.stderr
+    # the good tape without a db prints the events the db run stored, in order
+    printed = run_cli("replay", str(tape), "--config", str(cfg_path), "--json")
+    assert printed.returncode == 0, printed.stderr
+    ids = [json.loads(line)["id"] for line in printed.stdout.splitlines()]
+    assert ids == [json.loads(line)["id"] for line in good.stdout.splitlines()]
+    assert len(ids) >= 5
+
+
+def test_events_are_handed_out_as_they_are_found_in_tape_order(tmp_path: Path) -> None:
+    """Not stored, not enqueued (a replay without a db): each block's events go to ``emit``
+    as it is done, so a long replay never holds them all; they are the events, in order."""
+    cfg = config(1, "0.01", 3)
+    tape = blank_fx(write(tmp_path / "tape.csv", 3982, spec(3000), 3), 40)
+    symbols = {s.symbol for s in cfg.symbols}
+
+    def engine() -> Engine:
+        return Engine(
+            cfg, Store.open(None), record_observations=False, store_events=False, notify=False
+        )
+
+    kept = engine().process(TapeReader(tape, symbols=symbols).blocks(CHUNK), 0.0)
+    handed: list[list[Event]] = []
+    streamed = engine().process(
+        TapeReader(tape, symbols=symbols).blocks(CHUNK), 0.0, emit=handed.append
+    )
+    assert len(kept.events) > 20 and kept.emitted == 0
+    assert streamed.events == [] and streamed.emitted == len(kept.events)
+    assert len(handed) > 5  # block by block, not once at the end
+    assert [e for part in handed for e in part] == kept.events
+    assert streamed.observations == kept.observations
