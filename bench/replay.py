@@ -14,7 +14,8 @@ equal to the replay's. Printed: median wall seconds of each, the median of the p
 ratios replay/peer, and each one's peak RSS (the child's own ``ru_maxrss`` from ``wait4``).
 Tape 1 also runs ``replay --state-db`` (a fresh db each run): time ratio to no db, bytes/row.
 Also: the bundled replay's wall time (start-up dominates it). ``monitor/`` is byte-compiled
-first, as ``pip install`` leaves it.
+and its C tape scanner built in place first, as ``pip install`` leaves them (the scanner in
+use is printed: without a C compiler it is numpy's).
 Targets (issue #16): tape 1 ratio <= 1.0, RSS <= 60 MB; --state-db <= 1.5x, <= 120 B/row;
 tape 2 ratio <= 1.0, RSS <= 80 MB.
 Usage: python bench/replay.py [--quick] [--tape 1|2] [--rows N] [--symbols N --per-symbol N]
@@ -230,6 +231,22 @@ def main() -> int:
     # as ``pip install`` leaves a package: byte-compiled (with PYTHONDONTWRITEBYTECODE set,
     # a source checkout would otherwise compile every module again in every run)
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "monitor")], check=True)
+    # and with its C tape scanner, as ``pip install`` builds it where a C compiler is
+    built = subprocess.run(
+        [sys.executable, "setup.py", "--quiet", "build_ext", "--inplace"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    which = subprocess.run(
+        [sys.executable, "-c", "from monitor.sources import tape_block; print(tape_block.SCANNER)"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    failed = "" if built.returncode == 0 else " (the C one did not build)"
+    print(f"tape scanner: {which}{failed}")
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         bundled = [sys.executable, "-m", "monitor", "replay"]

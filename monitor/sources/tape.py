@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -38,6 +39,7 @@ from monitor.core.prefilter import MARGIN
 from monitor.core.quality import is_spike
 from monitor.core.valuation import Observation, Ranking, SharesCount
 from monitor.errors import InputError
+from monitor.sources import tape_block
 from monitor.sources.tape_block import (
     CHUNK_BYTES,
     MAX_CHUNK_BYTES,
@@ -46,7 +48,6 @@ from monitor.sources.tape_block import (
     PAD,
     Plan,
     TapeBlock,
-    scan,
 )
 
 if TYPE_CHECKING:
@@ -201,15 +202,77 @@ class TapeReader:
             )
 
         line = 1  # lines read so far
-        offset = handle.tell()
+        offset = handle.tell()  # where the chunk being taken starts
+        size = [chunk_bytes]  # the size of the next read
+        # the C scanner lets go of the GIL: the next chunk is scanned on a thread while the
+        # engine works through this one (numpy's many short calls would only fight for it)
+        ahead = ThreadPoolExecutor(1, "tape-scan") if tape_block.SCANNER == "c" else None
+        pending: tuple[bytearray, int, Future[TapeBlock | None] | None] | None = None
+
+        def take(
+            chunk: bytearray, cut: int, scanned: Future[TapeBlock | None] | None
+        ) -> Iterator[Observation | TapeBlock]:
+            nonlocal line, offset
+            if scanned is not None:
+                block = scanned.result()
+            else:
+                block = tape_block.scan(chunk, cut + 1, plan, known, line + 1, materialise)
+            if block is not None and self._in_order(block, state):
+                block.first_line = line + 1
+                self.rows += len(block)
+                n, width = len(block), len(block.symbols)
+                yield block
+                line += n
+                # many symbols interleaved: bigger chunks, so each symbol has rows enough
+                size[0] = min(MAX_CHUNK_BYTES, max(chunk_bytes, chunk_bytes * width // 8))
+                del block  # never more than the chunks in flight in memory
+            else:
+                text = bytes(chunk[: cut + 1])
+                lines = self._lines(io.BytesIO(text), line)
+                yield from self._rows(csv.reader(lines, strict=True), layout, state, line)
+                line += text.count(b"\n")
+            offset += cut + 1
+
+        try:
+            for item in self._chunks(handle, size):
+                if pending is not None and item is None:
+                    yield from take(*pending)
+                    pending = None
+                if item is None:
+                    # quoted cells may span lines, an endless line is an error: the exact
+                    # reader reads the rest of the tape from here
+                    handle.seek(offset)
+                    lines = self._lines(handle, line)
+                    yield from self._rows(csv.reader(lines, strict=True), layout, state, line)
+                    return
+                chunk, cut = item
+                scanned = None
+                if ahead is not None:
+                    scanned = ahead.submit(
+                        tape_block.scan, chunk, cut + 1, plan, known, line + 1, materialise
+                    )
+                if pending is not None:
+                    yield from take(*pending)
+                pending = (chunk, cut, scanned)
+            if pending is not None:
+                yield from take(*pending)
+        finally:
+            if ahead is not None:
+                ahead.shutdown(cancel_futures=True)
+
+    def _chunks(
+        self, handle: io.BufferedReader, size: list[int]
+    ) -> Iterator[tuple[bytearray, int] | None]:
+        """The tape's next chunks of whole lines, read in place with ``PAD`` bytes spare:
+        each with where its last newline is. None (and no more) when the exact reader must
+        read the rest: a quote (cells may span lines) or a line longer than any may be."""
         carry = b""
-        size = chunk_bytes
         while True:
-            # the carried partial line, then the next bytes, read in place; PAD bytes spare
-            chunk = bytearray(len(carry) + size + PAD)
+            # the carried partial line, then the next bytes
+            chunk = bytearray(len(carry) + size[0] + PAD)
             chunk[: len(carry)] = carry
             try:
-                got = handle.readinto(memoryview(chunk)[len(carry) : len(carry) + size])
+                got = handle.readinto(memoryview(chunk)[len(carry) : len(carry) + size[0]])
             except OSError as exc:
                 raise InputError(f"cannot read tape: {exc.strerror}", str(self.path)) from None
             filled = len(carry) + got
@@ -220,30 +283,13 @@ class TapeReader:
                 filled += 1
             cut = chunk.rfind(b"\n", 0, filled)
             if chunk.find(b'"', 0, filled) >= 0 or (cut < 0 and filled > MAX_LINE):
-                # quoted cells may span lines, an endless line is an error: the exact reader
-                # reads the rest of the tape from here
-                handle.seek(offset)
-                lines = self._lines(handle, line)
-                yield from self._rows(csv.reader(lines, strict=True), layout, state, line)
+                yield None
                 return
             if cut < 0:
                 carry = bytes(chunk[:filled])
                 continue
             carry = bytes(chunk[cut + 1 : filled])
-            block = scan(chunk, cut + 1, plan, known, line + 1, materialise)
-            if block is not None and self._in_order(block, state):
-                self.rows += len(block)
-                yield block
-                line += len(block)
-                # many symbols interleaved: bigger chunks, so each symbol has rows enough
-                size = min(MAX_CHUNK_BYTES, max(chunk_bytes, chunk_bytes * len(block.symbols) // 8))
-                del block  # never two chunks in memory at once
-            else:
-                text = bytes(chunk[: cut + 1])
-                lines = self._lines(io.BytesIO(text), line)
-                yield from self._rows(csv.reader(lines, strict=True), layout, state, line)
-                line += text.count(b"\n")
-            offset += cut + 1
+            yield chunk, cut
 
     def _in_order(self, block: TapeBlock, state: _Pass) -> bool:
         """Whether every symbol's rows in ``block`` come after its earlier rows, in time

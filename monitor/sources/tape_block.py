@@ -26,6 +26,14 @@ from numpy.lib.stride_tricks import as_strided
 from monitor.core.iso4217 import ISO_4217
 from monitor.core.valuation import Observation
 
+try:  # the C scanner, built by ``pip install`` where a C compiler is (setup.py)
+    from monitor.sources import _tapescan
+except ImportError:  # pragma: no cover - depends on the build
+    _tapescan = None  # type: ignore[assignment]
+
+# which scanner reads chunks: "c" when it was built, else "numpy" (the same results)
+SCANNER = "c" if _tapescan is not None else "numpy"
+
 CHUNK_BYTES = 1 << 19  # 512 KiB of lines at a time (some 6,000 rows): memory stays bounded
 MAX_CHUNK_BYTES = 1 << 22  # with many symbols interleaved
 PAD = 40  # bytes after a chunk's rows that cells may be read into (and then ignored)
@@ -81,7 +89,7 @@ class TapeBlock:
     cutoffs: tuple[Floats, ...]
     materialise: Callable[[str, int], Observation]
     plan: Plan
-    seps: Ints  # rows x columns: where each cell ends (a comma or the newline)
+    ends: Ints  # where each row's newline is
     # False: a row the quote-quality check held back (never evaluated)
     keep: Bools = field(init=False)
 
@@ -104,7 +112,7 @@ class TapeBlock:
         return self.plan.tops
 
     def line(self, j: int) -> str:
-        return self.text[self.starts[j] : self.seps[j, -1]].decode("ascii")
+        return self.text[self.starts[j] : self.ends[j]].decode("ascii")
 
     def _cell(self, j: int, col: int) -> str:
         return self.line(j).split(",")[col]
@@ -115,9 +123,9 @@ class TapeBlock:
             return b""
         first, last = int(rows[0]), int(rows[-1])
         if last - first + 1 == len(rows):  # one run of rows: one slice
-            return bytes(self.text[int(self.starts[first]) : int(self.seps[last, -1]) + 1])
+            return bytes(self.text[int(self.starts[first]) : int(self.ends[last]) + 1])
         view = memoryview(self.text)
-        ends = (self.seps[rows, -1] + 1).tolist()
+        ends = (self.ends[rows] + 1).tolist()
         return b"".join([view[a:b] for a, b in zip(self.starts[rows].tolist(), ends, strict=True)])
 
     def exact_time(self, j: int) -> datetime:
@@ -357,7 +365,108 @@ def scan(
 ) -> TapeBlock | None:
     """The first ``size`` bytes of ``text`` (whole lines, each ending in a newline; at
     least ``PAD`` more bytes follow, of any value) as a block, or None when any row is not
-    plainly written (the exact reader then reads the chunk)."""
+    plainly written (the exact reader then reads the chunk). The C scanner when it was
+    built (``SCANNER``), else numpy: the same blocks, the same Nones."""
+    if SCANNER == "c" and _tapescan is not None:
+        return scan_c(text, size, plan, symbols, first_line, materialise)
+    return scan_numpy(text, size, plan, symbols, first_line, materialise)
+
+
+# column kinds of the C scanner
+_SKIP, _TIME, _SYMBOL, _CURRENCY, _NUMBER, _EMPTY = range(6)
+
+
+def _c_columns(plan: Plan) -> tuple[bytes, bytes, Floats, Floats, bytes, int]:
+    """The C scanner's view of a plan: each column's kind and number slot, each slot's
+    bounds and whether it may be blank; slots are price, day high (if any), FX, cutoffs."""
+    kinds, slots = bytearray(plan.width), bytearray(plan.width)
+    lows: list[float] = []
+    highs: list[float] = []
+    blank: list[int] = []
+    numbers = [(plan.price, "price", False)]
+    if plan.day_high is not None:
+        numbers.append((plan.day_high, "price", True))
+    numbers += [(col, "fx", False) for col in plan.fx]
+    numbers += [(col, "cutoff", False) for col in plan.cutoffs]
+    for k, (col, kind, blank_ok) in enumerate(numbers):
+        kinds[col], slots[col] = _NUMBER, k
+        low, high = plan.bounds[kind]
+        lows.append(low * (1 + _INNER))
+        highs.append(high * (1 - _INNER))
+        blank.append(blank_ok)
+    kinds[plan.time], kinds[plan.symbol], kinds[plan.currency] = _TIME, _SYMBOL, _CURRENCY
+    for col in plan.empty:
+        kinds[col] = _EMPTY
+    return bytes(kinds), bytes(slots), np.array(lows), np.array(highs), bytes(blank), len(lows)
+
+
+def _names(
+    found: list[bytes], codes: Codes, known: Collection[str] | None
+) -> tuple[Codes, tuple[str, ...]] | None:
+    """The C scanner's names (in order found) as ``_texts`` gives them: sorted, each row's
+    code into them; None when one is not ``known`` or has spaces around it."""
+    names = [n.decode("ascii") for n in found]
+    if known is not None and not set(names) <= set(known):
+        return None
+    if any(name != name.strip() for name in names):  # the exact reader strips them
+        return None
+    order = sorted(range(len(names)), key=names.__getitem__)
+    if order != list(range(len(names))):
+        rank = np.empty(len(names), dtype=np.int32)
+        rank[order] = np.arange(len(names), dtype=np.int32)
+        codes = rank[codes]
+    return codes, tuple(names[k] for k in order)
+
+
+def scan_c(
+    text: bytearray,
+    size: int,
+    plan: Plan,
+    symbols: Sequence[str] | None,
+    first_line: int,
+    materialise: Callable[[str, int], Observation],
+) -> TapeBlock | None:
+    """``scan`` by the C scanner (``_tapescan.c``): one pass over the bytes."""
+    assert _tapescan is not None
+    if len(text) < size + PAD:
+        return None
+    cap = _tapescan.lines(text, size)
+    if not cap:
+        return None
+    kinds, slots, lows, highs, blank, n_numbers = _c_columns(plan)
+    starts, ends, time = (np.empty(cap, dtype=np.int64) for _ in range(3))
+    sym, cur = np.empty(cap, dtype=np.int32), np.empty(cap, dtype=np.int32)
+    numbers = np.empty((n_numbers, cap))
+    got = _tapescan.scan(
+        text, size, plan.width, kinds, slots, lows, highs, blank, cap,
+        starts, ends, time, sym, cur, numbers,
+    )  # fmt: skip
+    if got is None or got[0] != cap:
+        return None
+    symbol = _names(got[1], sym, symbols)
+    currency = _names(got[2], cur, ISO_4217)
+    if symbol is None or currency is None:
+        return None
+    rows = list(numbers)
+    price = rows.pop(0)
+    high = rows.pop(0) if plan.day_high is not None else np.full(cap, np.nan)
+    fx = tuple(rows[: len(plan.fx)])
+    cutoffs = tuple(rows[len(plan.fx) :])
+    return TapeBlock(
+        first_line, text, starts, time, symbol[0], symbol[1], currency[0], currency[1],
+        price, high, fx, cutoffs, materialise, plan, ends,
+    )  # fmt: skip
+
+
+def scan_numpy(
+    text: bytearray,
+    size: int,
+    plan: Plan,
+    symbols: Sequence[str] | None,
+    first_line: int,
+    materialise: Callable[[str, int], Observation],
+) -> TapeBlock | None:
+    """``scan`` by numpy, a column at a time."""
     if text.find(b'"', 0, size) >= 0 or text.find(b"\r", 0, size) >= 0:
         return None
     pad = np.frombuffer(text, dtype=np.uint8)
@@ -441,5 +550,5 @@ def scan(
         cut_columns,
         materialise,
         plan,
-        seps,
+        ends,
     )

@@ -14,6 +14,7 @@ interleave, days and UTC offsets change. Read in tiny chunks so blocks split any
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -21,12 +22,14 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from needs import missing
 
 from monitor.core.events import event_to_dict
 from monitor.core.valuation import Observation
 from monitor.errors import InputError
 from monitor.service import Engine
 from monitor.settings import Settings
+from monitor.sources import tape_block
 from monitor.sources.tape import TapeReader, quality_filtered
 from monitor.sources.tape_block import TapeBlock
 from monitor.store import Store
@@ -51,6 +54,18 @@ steps = st.tuples(
 )
 Step = tuple[int, int | None, int, int, int, int, int, str, int]
 SYMBOLS = ("1810.HK", "0700.HK", "9988.HK")
+
+
+@pytest.fixture(autouse=True, params=["c", "numpy"])
+def scanner(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test here runs with each scanner of chunks (``tape_block.SCANNER``)."""
+    how: str = request.param
+    if how == "c" and tape_block._tapescan is None:
+        missing("tapescan", "the C scanner was not built (python setup.py build_ext --inplace)")
+    before = tape_block.SCANNER
+    tape_block.SCANNER = how
+    yield how
+    tape_block.SCANNER = before
 
 
 def config(confirm: int, hysteresis: str, symbols: int) -> Settings:
