@@ -29,6 +29,7 @@ import json
 import math
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -116,8 +117,12 @@ def write_tape(path: Path, names: list[str], per_symbol: int, seed: int = 7) -> 
                 out.write(f"{stamp},{s},{price:.2f},HKD,{seen[1]:.2f},{fx}\n")
 
 
-def child(argv: list[str], out: Path) -> tuple[float, float, str]:
-    """Wall seconds and peak RSS (MB) of one child (its own rusage), and its stdout."""
+def child(argv: list[str], out: Path) -> tuple[float, float, Path]:
+    """Wall seconds and peak RSS (MB) of one child (its own rusage), and its stdout's file.
+
+    Linux carries a parent's peak RSS into a child it spawns (``exec`` keeps the larger):
+    this process stays small (it never holds a child's output), and its own peak is printed
+    so that a child's figure is seen to be the child's."""
     start = time.perf_counter()
     with out.open("w") as stdout, (out.parent / "stderr").open("w") as stderr:
         proc = subprocess.Popen(argv, stdout=stdout, stderr=stderr, cwd=ROOT)
@@ -127,12 +132,21 @@ def child(argv: list[str], out: Path) -> tuple[float, float, str]:
     if proc.returncode != 0:
         err = (out.parent / "stderr").read_text()[-2000:]
         raise SystemExit(f"{' '.join(argv[:4])}... failed ({proc.returncode}): {err}")
-    return wall, usage.ru_maxrss / 1024, out.read_text()
+    return wall, usage.ru_maxrss / 1024, out
 
 
-def replay_events(text: str) -> list[str]:
-    events = [json.loads(line) for line in text.splitlines()]
-    return sorted(f"{e['time']} {e['symbol']} {e['rule']} {e['kind']}" for e in events)
+def replay_events(out: Path) -> list[str]:
+    """The replay's events (one JSON object a line), as the peer prints them."""
+    events = []
+    with out.open() as lines:
+        for line in lines:
+            e = json.loads(line)
+            events.append(f"{e['time']} {e['symbol']} {e['rule']} {e['kind']}")
+    return sorted(events)
+
+
+def own_peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def db_bytes(db: Path) -> int:
@@ -157,12 +171,12 @@ def bench_tape(tmp: Path, n_symbols: int, per_symbol: int, runs: int, state_db: 
     n_events = 0
     for i in range(runs):
         order = ["replay", "peer"] if i % 2 == 0 else ["peer", "replay"]
-        got: dict[str, tuple[float, float, str]] = {}
+        got: dict[str, tuple[float, float, Path]] = {}
         for who in order:
             argv = [*replay, "--json"] if who == "replay" else peer
             got[who] = child(argv, tmp / f"{who}.out")
         events = replay_events(got["replay"][2])
-        peer_events = got["peer"][2].splitlines()
+        peer_events = got["peer"][2].read_text().splitlines()
         if events != peer_events:
             diff = sorted(set(events) ^ set(peer_events))[:10]
             raise SystemExit(f"the peer's events differ from the replay's: {diff}")
@@ -212,6 +226,7 @@ def bench_tape(tmp: Path, n_symbols: int, per_symbol: int, runs: int, state_db: 
             f"{max(d_rss):.1f} MB  [targets <= 1.5x, <= 120 bytes/row: "
             f"{'OK' if d_ok else 'MISSED'}]"
         )
+    print(f"  (this script's own peak RSS so far: {own_peak_mb():.1f} MB, below the children's)")
     return ok
 
 
