@@ -319,10 +319,11 @@ class Engine:
         obs: Observation,
         result: BatchResult,
         newest: _Newest,
-        rows: list[tuple[object, ...]],
+        rows: list[tuple[object, ...]] | None,
         fast: bool,
     ) -> None:
-        """Evaluate one observation (``fast``: through the quiet band when it has one)."""
+        """Evaluate one observation (``fast``: through the quiet band when it has one);
+        its row to store goes to ``rows`` (None: it is stored another way, in a block)."""
         ctx = self._context(obs)
         low, high = _PRICE_BOUNDS
         if not low <= obs.price <= high:  # any source: never store what cannot render
@@ -362,7 +363,7 @@ class Engine:
             else:
                 ctx.band = None
                 ctx.cooldown = max(ctx.cooldown - 1, 0)
-        if self.record_observations:
+        if self.record_observations and rows is not None:
             rows.append(observation_row(obs, shares, obs.price * shares.total))
 
     def _block(
@@ -445,7 +446,7 @@ class Engine:
     ) -> None:
         """Step row ``j`` of a block exactly; ``tags`` says which events it made."""
         before = len(result.events)
-        self._row(block.observation(j), result, newest, [], False)
+        self._row(block.observation(j), result, newest, None, False)
         tags.append((j, before, len(result.events)))
 
     def _settle(

@@ -123,7 +123,7 @@ class TapeBlock:
             return b""
         first, last = int(rows[0]), int(rows[-1])
         if last - first + 1 == len(rows):  # one run of rows: one slice
-            return bytes(self.text[int(self.starts[first]) : int(self.ends[last]) + 1])
+            return bytes(memoryview(self.text)[int(self.starts[first]) : int(self.ends[last]) + 1])
         view = memoryview(self.text)
         ends = (self.ends[rows] + 1).tolist()
         return b"".join([view[a:b] for a, b in zip(self.starts[rows].tolist(), ends, strict=True)])
