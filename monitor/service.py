@@ -98,6 +98,26 @@ class _SymbolContext:
 _Stored = tuple[str, npt.NDArray[np.int64], list[_Day], npt.NDArray[np.int64] | None]
 
 
+def _upto(
+    first: Observation | ObservationBlock,
+    rest: Iterator[Observation | ObservationBlock],
+    rows: int,
+) -> Iterator[Observation | ObservationBlock]:
+    """``first``, then items of ``rest`` until some ``rows`` rows are given (a block counts
+    its rows and is never split)."""
+    item = first
+    count = 0
+    while True:
+        yield item
+        count += 1 if type(item) is Observation else len(item)
+        if count >= rows:
+            return
+        following = next(rest, None)
+        if following is None:
+            return
+        item = following
+
+
 def _trading_day(ctx: _SymbolContext, moment: datetime) -> _Day:
     local = moment.astimezone(ctx.zone)
     start = datetime.combine(local.date(), time(0), ctx.zone)
@@ -251,23 +271,18 @@ class Engine:
             if ready is not None and not ready(False):
                 held.enter_context(self.store.transaction())  # nothing commits yet
             while True:
-                chunk: list[Observation | ObservationBlock] = []
-                count = 0
-                for item in rows:
-                    chunk.append(item)
-                    count += 1 if type(item) is Observation else len(item)
-                    if count >= batch:
-                        break
-                if not chunk:
+                first = next(rows, None)
+                if first is None:
                     break
-                part = self.process(chunk, now, emit=emit)
+                # the batch is read as it is evaluated (never gathered first): the reader
+                # scans its next chunk meanwhile
+                part = self.process(_upto(first, rows, batch), now, emit=emit)
                 total.events.extend(part.events)
                 total.emitted += part.emitted
                 total.observations += part.observations
                 total.already_seen += part.already_seen
                 total.skipped.update(part.skipped)
                 total.enqueued += part.enqueued
-                del chunk
                 if ready is not None and ready(False):
                     held.close()  # commits what was held; each batch commits from now on
             if ready is not None:

@@ -3,7 +3,9 @@ JSON on stdin) and exit 0 when every row is good, 1 when one is not (``tape.Tape
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -12,6 +14,9 @@ from monitor.sources.tape import read_through
 
 
 def main() -> int:
+    # below the replay it checks: on a busy machine the replay's own threads go first
+    with contextlib.suppress(OSError):
+        os.nice(10)
     order = json.loads(sys.stdin.read())
     symbols = set(order["symbols"]) or None
     try:

@@ -171,6 +171,7 @@ def test_a_long_replay_commits_in_batches_so_others_can_write(tmp_path: Path) ->
     store = Store.open(db)
     other = sqlite3.connect(db, timeout=0, isolation_level=None)
     wrote: list[int] = []
+    locked: list[int] = []
 
     def rows() -> Iterator[Observation]:
         for n, obs in enumerate(TapeReader(tape)):
@@ -179,10 +180,16 @@ def test_a_long_replay_commits_in_batches_so_others_can_write(tmp_path: Path) ->
                 other.execute("INSERT INTO meta VALUES (?, 'x')", (f"probe{n}",))
                 other.execute("COMMIT")
                 wrote.append(n)
+            elif n % 10 == 5:
+                # inside a batch: its rows are read as they are evaluated, in its transaction
+                # (never gathered first), so the reader works on while the engine does
+                with pytest.raises(sqlite3.OperationalError, match="locked"):
+                    other.execute("BEGIN IMMEDIATE")
+                locked.append(n)
             yield obs
 
     result = Engine(cfg, store).process_batched(rows(), 0.0, batch=10)
-    assert result.observations == 30 and wrote == [10, 20]
+    assert result.observations == 30 and wrote == [10, 20] and locked == [5, 15, 25]
     other.close()
     store.close()
 
