@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import IO
 
 from monitor import bootstrap, present
-from monitor.core.events import Event, event_json_text, event_to_dict
+from monitor.core.events import Event, event_to_dict
 from monitor.core.valuation import Observation
 from monitor.errors import ConfigError
 from monitor.service import Engine, describe_skips
@@ -148,7 +149,7 @@ def spooler(spool: IO[str], as_json: bool) -> Callable[[list[Event]], None]:
 
     def emit(events: list[Event]) -> None:
         if as_json:
-            spool.writelines(event_json_text(e) + "\n" for e in events)
+            spool.writelines(json.dumps(event_json(e)) + "\n" for e in events)
         else:
             spool.writelines(present.event_line(e) + "\n" for e in events)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -179,21 +178,3 @@ def event_from_dict(data: dict[str, object]) -> Event:
         confirmed_by=tuple(str(s) for s in confirmed) if isinstance(confirmed, list) else (),
         source=str(data.get("source", "")),
     )
-
-
-# the JSON text of the events encoded last (by object): a replay into a db stores each
-# event and then prints it, and the text is the same
-_TEXTS: dict[int, tuple[Event, str]] = {}
-_TEXTS_KEPT = 4096
-
-
-def event_json_text(event: Event) -> str:
-    """``event_to_dict`` as JSON text (as stored in a db's events and printed by replay)."""
-    hit = _TEXTS.get(id(event))
-    if hit is not None and hit[0] is event:
-        return hit[1]
-    text = json.dumps(event_to_dict(event))
-    if len(_TEXTS) >= _TEXTS_KEPT:
-        del _TEXTS[next(iter(_TEXTS))]
-    _TEXTS[id(event)] = (event, text)
-    return text

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -16,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from monitor.core.events import Event, event_from_dict, event_json_text, event_to_dict
+from monitor.core.events import Event, event_from_dict, event_to_dict
 from monitor.core.money import FxRate
 from monitor.errors import ConfigError
 from monitor.notify.backoff import DEFAULT_SCHEDULE, Backoff
@@ -333,17 +332,3 @@ def test_daily_digest_renders_in_both_languages() -> None:
         "CN¥1 trillion：高于门槛 3.0%",
     )
     assert zh.data["id"] == "dig_1"
-
-
-def test_an_events_json_text_is_its_dict_and_never_another_events() -> None:
-    """Stored and printed alike (encoded once); equal ids but other figures get their own."""
-    first = xiaomi_event()
-    text = event_json_text(first)
-    assert json.loads(text) == event_to_dict(first)
-    assert event_json_text(first) is text  # the second use (print after store) reuses it
-    other = xiaomi_event(price=Decimal("43.80"))  # same id, another object
-    assert json.loads(event_json_text(other))["price"] == "43.80"
-    for k in range(5000):  # many later events: the kept texts stay bounded, still right
-        later = xiaomi_event(id=f"evt_{k}")
-        assert json.loads(event_json_text(later))["id"] == f"evt_{k}"
-    assert json.loads(event_json_text(first)) == event_to_dict(first)
