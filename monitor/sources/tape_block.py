@@ -35,7 +35,7 @@ except ImportError:  # pragma: no cover - depends on the build
 SCANNER = "c" if _tapescan is not None else "numpy"
 
 CHUNK_BYTES = 1 << 19  # 512 KiB of lines at a time (some 6,000 rows): memory stays bounded
-MAX_CHUNK_BYTES = 1 << 21  # with many symbols interleaved
+MAX_CHUNK_BYTES = 1 << 22  # with many symbols interleaved
 PAD = 40  # bytes after a chunk's rows that cells may be read into (and then ignored)
 _SLICE = 1 << 18
 MAX_DIGITS = 18  # a plain number of more digits takes the exact reader
