@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -135,6 +135,10 @@ class ObservationBlock(Protocol):
 
     def observation(self, j: int) -> Observation:
         """Row ``j``, exactly as the row-by-row path reads it."""
+        ...
+
+    def later(self, j: int) -> Callable[[], Observation]:
+        """``observation(j)`` when called: it holds row ``j``'s text, not the block."""
         ...
 
     @property

@@ -35,8 +35,9 @@ from monitor.store.sqlite import LastReading, utc_iso
 from monitor.store.sqlite import Store as SqliteStore
 
 SUMMARY_SENT = "baseline_summary_sent"
-# each symbol's newest evaluated observation, with its shares and trading day
-_Newest = dict[str, tuple[Observation, SharesCount, date]]
+# each symbol's newest evaluated observation (or a block's row, read when wanted), with its
+# shares and trading day
+_Newest = dict[str, tuple[Observation | Callable[[], Observation], SharesCount, date]]
 # after this many quiet bands in a row that missed the very next row, the next BAND_REST
 # evaluated rows build none (the band is only ever a shortcut: results are the same)
 BAND_MISSES = 4
@@ -313,7 +314,10 @@ class Engine:
         store = self.store
         if rows:
             store.add_observations(rows)
-        for symbol, (obs, _shares, _day) in newest.items():
+        for symbol, (obs, shares, day_) in newest.items():
+            if not isinstance(obs, Observation):
+                obs = obs()
+                newest[symbol] = (obs, shares, day_)
             store.set_meta(WATERMARK + symbol, utc_iso(obs.time))
         store.put_rule_states(self._last_readings(newest))
         if self.store_events:
@@ -473,12 +477,13 @@ class Engine:
     ) -> None:
         """Row ``j`` is a symbol's newest, evaluated and quiet: it moves the resume point,
         the trading day and the readings."""
-        obs = block.observation(j)
+        moment = datetime.fromtimestamp(int(block.time[j]), UTC)  # the row's instant
         day_ = ctx.day
-        if day_ is None or not day_.start <= obs.time < day_.end:
-            day_ = ctx.day = _trading_day(ctx, obs.time)
-        self.last_times[obs.symbol] = obs.time
-        newest[obs.symbol] = (obs, obs.shares or day_.shares, day_.day)
+        if day_ is None or not day_.start <= moment < day_.end:
+            day_ = ctx.day = _trading_day(ctx, moment)
+        symbol = ctx.cfg.symbol
+        self.last_times[symbol] = moment
+        newest[symbol] = (block.later(j), day_.shares, day_.day)  # a block's row: no shares
 
     def _quiet_heads(
         self,
@@ -700,6 +705,7 @@ class Engine:
     def _last_readings(self, newest: _Newest) -> Iterator[tuple[RuleState, LastReading]]:
         """Each rule's state with its reading on the newest observation of its symbol."""
         for symbol, (obs, shares, day) in newest.items():
+            assert isinstance(obs, Observation)  # read by ``_process``
             val = valuate(obs, shares, day)
             for rule in self._contexts[symbol].rules:
                 rr = read_rule(rule, val)

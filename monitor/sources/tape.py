@@ -295,16 +295,15 @@ class TapeReader:
         """Whether every symbol's rows in ``block`` come after its earlier rows, in time
         order; if so, each symbol's last time is moved on (else the exact reader says
         where the order breaks)."""
-        rows = block.rows_of()
-        for name, at in rows.items():
-            times = block.time[at]
-            if len(times) > 1 and not (times[1:] > times[:-1]).all():
-                return False
+        spans = block.time_spans()
+        if spans is None:
+            return False
+        for name, (first, _) in spans.items():
             previous = state.last_time.get(name)
-            if previous is not None and times[0] <= previous.timestamp():
+            if previous is not None and first <= previous.timestamp():
                 return False
-        for name, at in rows.items():
-            state.last_time[name] = block.exact_time(int(at[-1]))
+        for name, (_, last) in spans.items():  # the same instant as the row's own time
+            state.last_time[name] = datetime.fromtimestamp(last, UTC)
         return True
 
     def _lines(self, handle: IO[bytes], number: int = 0) -> Iterator[str]:

@@ -14,6 +14,7 @@ row reader (``TapeBlock.observation``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,7 +36,7 @@ except ImportError:  # pragma: no cover - depends on the build
 SCANNER = "c" if _tapescan is not None else "numpy"
 
 CHUNK_BYTES = 1 << 19  # 512 KiB of lines at a time (some 6,000 rows): memory stays bounded
-MAX_CHUNK_BYTES = 1 << 22  # with many symbols interleaved
+MAX_CHUNK_BYTES = 1 << 21  # with many symbols interleaved
 PAD = 40  # bytes after a chunk's rows that cells may be read into (and then ignored)
 _SLICE = 1 << 18
 MAX_DIGITS = 18  # a plain number of more digits takes the exact reader
@@ -93,7 +94,7 @@ class TapeBlock:
     # False: a row the quote-quality check held back (never evaluated)
     keep: Bools = field(init=False)
 
-    _groups: tuple[Ints, Ints] | None = field(init=False, default=None)
+    _groups: dict[str, Ints] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.keep = np.ones(len(self.time), dtype=np.bool_)
@@ -140,27 +141,52 @@ class TapeBlock:
         """Row ``j`` read exactly, as the row reader reads it."""
         return self.materialise(self.line(j), self.first_line + j)
 
+    def later(self, j: int) -> Callable[[], Observation]:
+        """``observation(j)`` when called: it holds row ``j``'s text, not the block."""
+        return functools.partial(self.materialise, self.line(j), self.first_line + j)
+
     def rows_of(self) -> dict[str, Ints]:
         """Each symbol's kept rows, in tape order."""
-        out: dict[str, Ints] = {}
         sym = self.symbol
         if len(self.symbols) == 1:
             rows = np.flatnonzero(self.keep) if not self.keep.all() else np.arange(len(sym))
             if len(rows):
-                out[self.symbols[0]] = rows
-            return out
-        if self._groups is None:
+                return {self.symbols[0]: rows}
+            return {}
+        if self._groups is None:  # every row of each symbol that has rows
             order = np.argsort(sym, kind="stable")
-            self._groups = order, np.searchsorted(sym[order], np.arange(len(self.symbols) + 1))
-        order, cuts = self._groups
+            cuts = [0, *np.cumsum(np.bincount(sym, minlength=len(self.symbols))).tolist()]
+            self._groups = {
+                name: order[cuts[k] : cuts[k + 1]]
+                for k, name in enumerate(self.symbols)
+                if cuts[k] < cuts[k + 1]
+            }
         keep = self.keep
-        for k, name in enumerate(self.symbols):
-            rows = order[cuts[k] : cuts[k + 1]]
+        if keep.all():
+            return dict(self._groups)
+        out: dict[str, Ints] = {}
+        for name, rows in self._groups.items():
+            rows = rows[keep[rows]]
             if len(rows):
-                rows = rows[keep[rows]]
-                if len(rows):
-                    out[name] = rows
+                out[name] = rows
         return out
+
+    def time_spans(self) -> dict[str, tuple[int, int]] | None:
+        """Each symbol's first and last time (seconds since the epoch) over its kept rows;
+        None when some symbol's times do not strictly increase."""
+        groups = self.rows_of()
+        if not groups:
+            return {}
+        every = [*groups.values()]
+        times = self.time[np.concatenate(every) if len(every) > 1 else every[0]]
+        ends = np.cumsum([len(rows) for rows in every])
+        rises = times[1:] > times[:-1]
+        rises[ends[:-1] - 1] = True  # from one symbol's last row to the next one's first
+        if not rises.all():
+            return None
+        firsts = times[ends - [len(rows) for rows in every]].tolist()
+        lasts = times[ends - 1].tolist()
+        return {name: (a, b) for name, a, b in zip(groups, firsts, lasts, strict=True)}
 
 
 def _cells(starts: Ints, seps: Ints, col: int) -> tuple[Ints, Ints]:

@@ -290,6 +290,26 @@ def test_order_errors_and_other_csv_shapes_read_as_the_exact_reader_reads_them(
         assert isinstance(expected, tuple) and "is not after the previous row" in str(expected)
 
 
+@pytest.mark.parametrize("trouble", ["duplicate", "earlier"])
+def test_a_chunk_whose_first_row_repeats_or_precedes_the_row_before_is_an_order_error(
+    tmp_path: Path, trouble: str
+) -> None:
+    # one symbol: the chunk boundary falls right before the bad row (line 201), so the
+    # order is broken only across two blocks, each in order on its own
+    spec: list[Step] = [(1, 2, 1, 1, 1, 1, 5, "+08:00", 0) for _ in range(400)]
+    tape = write(tmp_path / "tape.csv", 4000, spec, 1)
+    lines = tape.read_text().splitlines()
+    chunk = len("\n".join(lines[1:201]).encode()) + 1  # rows 1..200 exactly
+    first = next(iter(TapeReader(tape).blocks(chunk)))
+    assert isinstance(first, TapeBlock) and len(first) == 200  # the boundary is there
+    lines[201] = lines[200] if trouble == "duplicate" else lines[199]
+    tape.write_text("\n".join(lines) + "\n")
+    expected, got = both_ways(tape, chunk)
+    assert isinstance(expected, tuple) and "is not after the previous row" in str(expected)
+    assert str(expected[1]).endswith("tape.csv:202:1")  # the bad row, its time cell
+    assert got == expected
+
+
 def test_a_replay_appended_to_a_state_skips_what_it_has_seen_like_full_evaluation(
     tmp_path: Path,
 ) -> None:
