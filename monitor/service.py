@@ -93,8 +93,16 @@ class _SymbolContext:
     # bands that missed on their next row in a row, and rows left before building one again
     misses: int = 0
     cooldown: int = 0
+    # the shares counted on every day (None: a dated share history counts them per day)
+    shares: SharesCount | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.shares = None if self.cfg.shares_history else shares_on(self.cfg, date.min)
 
 
+# how a block values a rule in floats: its FX legs (``path_legs``) and its cutoff column
+# (None: its threshold)
+_How = tuple[tuple[tuple[int, bool], ...], int | None]
 # a symbol's rows of a block to store: the rows, their days, each row's day (None: one)
 _Stored = tuple[str, npt.NDArray[np.int64], list[_Day], npt.NDArray[np.int64] | None]
 
@@ -119,12 +127,19 @@ def _upto(
         item = following
 
 
+@functools.lru_cache(maxsize=1024)
+def _day_window(zone: ZoneInfo, day: date) -> tuple[datetime, datetime, float, float]:
+    """A local day as a window: its first moment and the next day's, and as seconds."""
+    start = datetime.combine(day, time(0), zone)
+    end = datetime.combine(day + timedelta(days=1), time(0), zone)
+    return start, end, start.timestamp(), end.timestamp()
+
+
 def _trading_day(ctx: _SymbolContext, moment: datetime) -> _Day:
-    local = moment.astimezone(ctx.zone)
-    start = datetime.combine(local.date(), time(0), ctx.zone)
-    end = datetime.combine(local.date() + timedelta(days=1), time(0), ctx.zone)
-    counted = shares_on(ctx.cfg, local.date())
-    return _Day(start, end, local.date(), counted, start.timestamp(), end.timestamp())
+    day = moment.astimezone(ctx.zone).date()
+    start, end, start_ts, end_ts = _day_window(ctx.zone, day)
+    counted = ctx.shares or shares_on(ctx.cfg, day)
+    return _Day(start, end, day, counted, start_ts, end_ts)
 
 
 @dataclass
@@ -188,6 +203,9 @@ class Engine:
         }
         self.states: dict[str, RuleState] = store.rule_states()
         self.last_times: dict[str, datetime] = self._floors()
+        # (rule, quote currency, a block's FX pairs and cutoffs) -> ``_valued``
+        self._how: dict[tuple[object, ...], _How | None]
+        self._how = {}
 
     def _floors(self) -> dict[str, datetime]:
         """Per symbol, the time at or before which nothing is evaluated: the stored resume
@@ -507,34 +525,32 @@ class Engine:
             cfg = ctx.cfg
             if cfg.shares_history:  # a dated share count: the per-symbol path counts days
                 continue
-            currency = block.currency[at]
-            if not (currency == currency[0]).all():
-                continue
-            quote = block.currencies[int(currency[0])]
+            if len(block.currencies) > 1:
+                currency = block.currency[at]
+                if not (currency == currency[0]).all():
+                    continue
+                quote = block.currencies[int(currency[0])]
+            else:
+                quote = block.currencies[0]
             members: list[tuple[tuple[object, ...], Rule, RuleState]] = []
             for rule in ctx.rules:
                 state = self.states.get(rule.id)
-                legs = path_legs(quote, rule.currency, block.pairs)
-                if state is None or state.streak or legs is None:
+                if state is None or state.streak:
                     break
-                if isinstance(rule, RankRule):
-                    if rule.top_n not in block.tops:
-                        break
-                    kind: object = block.tops.index(rule.top_n)
-                elif not 0 < float(rule.threshold) < np.inf:
+                valued = self._valued(rule, quote, block)
+                if valued is None:
                     break
-                else:
-                    kind = None
-                members.append(((legs, kind), rule, state))
+                members.append((valued, rule, state))
             else:
                 code = code_of[cfg.symbol]
-                shares[code] = shares_on(cfg, date.min).total
+                assert ctx.shares is not None  # no dated share history
+                shares[code] = ctx.shares.total
                 rows_in[at] = True
                 heads[cfg.symbol] = len(at)
                 taken: Counter[tuple[object, ...]] = Counter()
-                for key, rule, state in members:
-                    taken[key] += 1
-                    groups.setdefault((*key, taken[key]), []).append((code, rule, state))
+                for way, rule, state in members:
+                    taken[way] += 1
+                    groups.setdefault((*way, taken[way]), []).append((code, rule, state))
         if len(heads) < 2:
             return {}
         sym = block.symbol
@@ -571,6 +587,24 @@ class Engine:
                     at = by_code[code]
                     heads[name] = int(np.searchsorted(at, found[k]))
         return heads
+
+    def _valued(self, rule: Rule, quote: str, block: ObservationBlock) -> _How | None:
+        """How a block values ``rule`` for a quote currency, as one row-wide computation:
+        its FX legs and its cutoff column (None: a threshold); None when a float cannot
+        stand for it there (no FX path or cutoff, a threshold no float holds)."""
+        key = (rule.id, quote, block.pairs, block.tops)
+        if key in self._how:
+            return self._how[key]
+        how: _How | None = None
+        legs = path_legs(quote, rule.currency, block.pairs)
+        if legs is not None:
+            if isinstance(rule, RankRule):
+                if rule.top_n in block.tops:
+                    how = (legs, block.tops.index(rule.top_n))
+            elif 0 < float(rule.threshold) < np.inf:
+                how = (legs, None)
+        self._how[key] = how
+        return how
 
     def _recorded(
         self, block: ObservationBlock, stored: list[_Stored], packed: Callable[[], bytes]

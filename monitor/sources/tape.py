@@ -8,6 +8,7 @@ optional ``day_high``, ``shares``, ``fx_<BASE>_<QUOTE>`` (1 BASE = rate QUOTE),
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import json
@@ -46,6 +47,7 @@ from monitor.sources.tape_block import (
     MAX_YEAR,
     MIN_YEAR,
     PAD,
+    Ints,
     Plan,
     TapeBlock,
 )
@@ -712,31 +714,59 @@ class _Gate:
     def block(self, block: TapeBlock) -> None:
         """Rows whose move from the row before is clearly inside the limit (floats, a wide
         margin) and whose row before was accepted are accepted without a look; every other
-        row takes ``admit``."""
-        for symbol, at in block.rows_of().items():
-            limit = self.max_jump.get(symbol)
-            if limit is None:
-                continue
-            price = block.price[at]
+        row takes ``admit``. The row before a symbol's first row is its last accepted one
+        unless that symbol's last row looked at was held back."""
+        limited = [
+            (symbol, at, limit)
+            for symbol, at in block.rows_of().items()
+            if (limit := self.max_jump.get(symbol)) is not None
+        ]
+        if not limited:
+            return
+        # every symbol's moves at once: its rows one after the other, each with its limit
+        every = np.concatenate([at for _, at, _ in limited]) if len(limited) > 1 else limited[0][1]
+        price = block.price[every]
+        lengths = [len(at) for _, at, _ in limited]
+        jump = np.repeat([float(limit) for _, _, limit in limited], lengths)[1:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = price[1:] / price[:-1]
+        clear = (ratio > (1 - jump) * (1 + MARGIN)) & (ratio < (1 + jump) * (1 - MARGIN))
+        doubtful = np.flatnonzero(~clear) + 1  # positions in ``every``
+        ends = np.cumsum(lengths).tolist()
+        cuts = np.searchsorted(doubtful, ends).tolist()
+        begin, cut = 0, 0
+        for (symbol, at, limit), end, next_cut in zip(limited, ends, cuts, strict=True):
+            # this symbol's doubtful rows after its first, as positions in ``at``
+            mine = doubtful[cut:next_cut]
+            if len(mine) and mine[0] == begin:  # the move from the symbol before
+                mine = mine[1:]
+            self._rows(block, symbol, at, limit, (mine - begin).tolist())
+            begin, cut = end, next_cut
+
+    def _rows(
+        self, block: TapeBlock, symbol: str, at: Ints, limit: Decimal, doubtful: list[int]
+    ) -> None:
+        n = len(at)
+        k, looked = 0, -1
+        last = self.last.get(symbol)
+        if last is not None and symbol not in self.pending:
+            # the row before was accepted: the first row is clear like any other
+            ratio = float(block.price[at[0]]) / float(last) if last else float("nan")
             jump = float(limit)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = price[1:] / price[:-1]
-            clear = (ratio > (1 - jump) * (1 + MARGIN)) & (ratio < (1 + jump) * (1 - MARGIN))
-            doubtful = np.flatnonzero(~clear) + 1
-            n = len(at)
-            k, looked = 0, -1
-            while k < n:
-                if looked != k - 1:  # the rows since the last look were all accepted
-                    self.accept(symbol, block.exact_price(int(at[k - 1])), limit)
-                looked = k
-                if self.admit(symbol, block.exact_price(int(at[k]))):
-                    later = int(np.searchsorted(doubtful, k, side="right"))
-                    k = int(doubtful[later]) if later < len(doubtful) else n
-                else:
-                    block.keep[at[k]] = False
-                    k += 1  # the next row is compared with the last accepted one
-            if looked != n - 1:
-                self.accept(symbol, block.exact_price(int(at[-1])), limit)
+            if (1 - jump) * (1 + MARGIN) < ratio < (1 + jump) * (1 - MARGIN):
+                k = doubtful[0] if doubtful else n
+        while k < n:
+            if looked != k - 1:  # the rows since the last look were all accepted
+                self.accept(symbol, block.exact_price(int(at[k - 1])), limit)
+            looked = k
+            if self.admit(symbol, block.exact_price(int(at[k]))):
+                later = bisect.bisect_right(doubtful, k)
+                k = doubtful[later] if later < len(doubtful) else n
+            else:
+                block.keep[at[k]] = False
+                k += 1  # the next row is compared with the last accepted one
+        if looked != n - 1:
+            self.accept(symbol, block.exact_price(int(at[-1])), limit)
 
 
 _INSIDE = Decimal("1.000000001")  # a margin: rounding never lets the band admit a spike

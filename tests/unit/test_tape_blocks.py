@@ -310,6 +310,26 @@ def test_a_chunk_whose_first_row_repeats_or_precedes_the_row_before_is_an_order_
     assert got == expected
 
 
+def test_a_spike_held_at_a_chunks_end_is_not_taken_as_confirming_a_later_one(
+    tmp_path: Path,
+) -> None:
+    # max_jump 20 %: HK$40 -> HK$55 is a spike. Row 100 (the first chunk's last) spikes and is
+    # held; row 101 is back at HK$40 (admitted: the held level is forgotten); row 150 spikes
+    # to HK$55 again and must be held as a new spike, not confirmed by row 100's level; row
+    # 151 at HK$55 confirms it
+    moves = [0] * 99 + [1500, -1500] + [0] * 48 + [1500] + [0] * 50
+    spec: list[Step] = [(d, 0, 0, 0, 0, 0, 1, "+08:00", 0) for d in moves]
+    tape = write(tmp_path / "tape.csv", 4000, spec, 1)
+    lines = tape.read_text().splitlines()
+    chunk = len("\n".join(lines[1:101]).encode()) + 1  # rows 1..100 exactly
+    first = next(iter(TapeReader(tape).blocks(chunk)))
+    assert isinstance(first, TapeBlock) and len(first) == 100  # the boundary is there
+    cfg = config(1, "0.01", 1)
+    full = outcome(cfg, tape, False, chunk)
+    assert full[4] == {"1810.HK": 2}  # held: rows 100 and 150
+    assert outcome(cfg, tape, True, chunk) == full
+
+
 def test_a_replay_appended_to_a_state_skips_what_it_has_seen_like_full_evaluation(
     tmp_path: Path,
 ) -> None:
