@@ -189,6 +189,7 @@ class Engine:
         # An ephemeral replay has no use for its observations; the daemon keeps them.
         self.record_observations = record_observations
         self._packer: ThreadPoolExecutor | None = None  # compresses stored blocks
+        self._unwritten: RecordedRows | None = None  # the newest of them, to be written
         self.store = store
         self._symbols = {s.symbol: s for s in settings.symbols}
         self._rule_cfg = {r.id: r for r in settings.rules}
@@ -317,21 +318,23 @@ class Engine:
         rows: list[tuple[object, ...]] = []
         newest: _Newest = {}
         fast = self.fast_path
-        for item in observations:
-            if type(item) is Observation:
-                self._row(item, result, newest, rows, fast)
-            else:
-                assert not isinstance(item, Observation)
-                self._block(item, result, newest, rows)
-            del item  # a block is let go before the next one is read
-            if stream is not None and result.events:
-                result.hand_over(stream)
-            if len(rows) >= 2000:
-                self.store.add_observations(rows)
-                rows.clear()
+        self._unwritten = None
+        try:
+            for item in observations:
+                if type(item) is Observation:
+                    self._row(item, result, newest, rows, fast)
+                else:
+                    assert not isinstance(item, Observation)
+                    self._block(item, result, newest, rows)
+                del item  # a block is let go before the next one is read
+                if stream is not None and result.events:
+                    result.hand_over(stream)
+                if len(rows) >= 2000:
+                    self._store_rows(rows)
+            self._store_rows(rows)
+        finally:
+            self._unwritten = None
         store = self.store
-        if rows:
-            store.add_observations(rows)
         for symbol, (obs, shares, day_) in newest.items():
             if not isinstance(obs, Observation):
                 obs = obs()
@@ -468,10 +471,19 @@ class Engine:
             events = result.events
             events[start:] = [e for _, a, b in sorted(tags) for e in events[a:b]]
         if packed is not None:
-            if rows:  # the rows before it are stored before it
-                self.store.add_observations(rows)
-                rows.clear()
-            self.store.add_observation_blocks([self._recorded(block, stored, packed.result)])
+            self._store_rows(rows)  # the rows before it are stored before it
+            # and it is written after the next block is evaluated: its lines are compressed
+            # on another thread meanwhile, never waited for
+            self._unwritten = self._recorded(block, stored, packed.result)
+
+    def _store_rows(self, rows: list[tuple[object, ...]]) -> None:
+        """Store the block waiting to be written, then the table rows after it."""
+        if self._unwritten is not None:
+            self.store.add_observation_blocks([self._unwritten])
+            self._unwritten = None
+        if rows:
+            self.store.add_observations(rows)
+            rows.clear()
 
     def _exact(
         self,
