@@ -281,9 +281,10 @@ class Engine:
         """``process`` in transactions of about ``batch`` rows (a block is never split), so
         a long replay never holds the write lock for long; the results are summed.
 
-        ``ready(wait)`` says whether the rows may be committed yet (e.g. the whole tape was
+        ``ready(done)`` says whether the rows may be committed yet (e.g. the whole tape was
         validated; it raises when they must not be). Until it does, the batches join one
-        transaction. It is asked after every batch, and at the end with ``wait`` True.
+        transaction. It is asked before the first batch and after every one with ``done``
+        False, and once every row was read with ``done`` True.
         ``emit``: as ``process``'s, batch by batch."""
         total = BatchResult()
         rows = iter(observations)
@@ -306,7 +307,7 @@ class Engine:
                 if ready is not None and ready(False):
                     held.close()  # commits what was held; each batch commits from now on
             if ready is not None:
-                ready(True)  # raises (and what is held rolls back) when it must not commit
+                ready(True)  # every row was read: raises (and what is held rolls back) if bad
         return total
 
     def _process(

@@ -15,8 +15,9 @@ import json
 import re
 import subprocess
 import sys
+import time
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -561,14 +562,31 @@ class TapeCheck:
     whether every row is good before anything read from it is committed
     (``Engine.process_batched``'s ``ready``).
 
-    Called with ``wait`` (whether to wait for the end): True when the tape is good, False
-    while it is still being read. When the check finds a bad row (or cannot run), the tape
-    is read again here, so the error raised is the reader's own, at its row."""
+    Called with ``done`` False while the replay reads on: True once the check found every
+    row good, False while it is still reading (or not yet started). A replay that ends
+    within ``start_after`` seconds never starts it: the check only lets a long replay
+    commit as it goes, and a short one commits at its end anyway. Called with ``done``
+    True, when the replay itself has read every row without an error: the tape is good,
+    and a check still running is stopped. When the check finds a bad row (or cannot run),
+    the tape is read again here, so the error raised is the reader's own, at its row."""
 
-    def __init__(self, path: Path, symbols: Collection[str] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        symbols: Collection[str] | None = None,
+        *,
+        start_after: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._path, self._symbols = path, set(symbols) if symbols else None
         self._good: bool | None = None
         self._child: subprocess.Popen[bytes] | None = None
+        self._clock = clock
+        self._start_at = clock() + start_after
+        self.started = False  # whether the second process was started (or tried)
+
+    def _start(self) -> None:
+        self.started = True
         try:
             self._child = subprocess.Popen(
                 [sys.executable, "-m", "monitor.sources.tape_check"],
@@ -577,19 +595,28 @@ class TapeCheck:
                 stderr=subprocess.DEVNULL,
             )
             assert self._child.stdin is not None
-            order = {"path": str(path), "symbols": sorted(self._symbols or ())}
+            order = {"path": str(self._path), "symbols": sorted(self._symbols or ())}
             self._child.stdin.write(json.dumps(order).encode())
             self._child.stdin.close()
         except OSError:
-            self._good = False  # no second process: read here, at the end
+            self._child = None
+            self._good = False  # no second process: read here
 
     def _read(self) -> None:
         read_through(self._path, self._symbols)
 
-    def __call__(self, wait: bool) -> bool:
+    def __call__(self, done: bool) -> bool:
+        if done:  # the replay read every row itself
+            self._stop()
+            self._good = True
+            return True
+        if not self.started:
+            if self._clock() < self._start_at:
+                return False
+            self._start()
         child = self._child
         if self._good is None and child is not None:
-            code = child.wait() if wait else child.poll()
+            code = child.poll()
             if code is None:
                 return False
             self._child = None
@@ -599,11 +626,14 @@ class TapeCheck:
             self._good = True
         return True
 
-    def __del__(self) -> None:
-        child = self._child
-        if child is not None and child.poll() is None:  # the replay ended early: stop it
+    def _stop(self) -> None:
+        child, self._child = self._child, None
+        if child is not None and child.poll() is None:
             child.kill()
             child.wait()
+
+    def __del__(self) -> None:
+        self._stop()  # the replay ended early: the check is stopped
 
 
 def read_through(path: Path, symbols: set[str] | None) -> None:
