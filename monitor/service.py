@@ -274,7 +274,7 @@ class Engine:
         observations: Iterable[Observation | ObservationBlock],
         now: float,
         *,
-        batch: int = 20_000,
+        batch: int = 100_000,
         ready: Callable[[bool], bool] | None = None,
         emit: Callable[[list[Event]], None] | None = None,
     ) -> BatchResult:
