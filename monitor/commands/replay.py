@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
@@ -14,7 +13,7 @@ from pathlib import Path
 from typing import IO
 
 from monitor import bootstrap, present
-from monitor.core.events import Event, event_to_dict
+from monitor.core.events import Event, payload_text
 from monitor.core.valuation import Observation
 from monitor.errors import ConfigError
 from monitor.service import Engine, describe_skips
@@ -149,7 +148,7 @@ def spooler(spool: IO[str], as_json: bool) -> Callable[[list[Event]], None]:
 
     def emit(events: list[Event]) -> None:
         if as_json:
-            spool.writelines(json.dumps(event_json(e)) + "\n" for e in events)
+            spool.writelines(payload_text(e) + "\n" for e in events)
         else:
             spool.writelines(present.event_line(e) + "\n" for e in events)
 
@@ -169,8 +168,3 @@ def checked(
         return rows
     jumps = {s.symbol: s.max_jump for s in settings.symbols}
     return quality_filtered(rows, jumps, held, last_prices)
-
-
-def event_json(event: Event) -> dict[str, object]:
-    """The ``--json`` form: every field of the event, money as exact decimal strings."""
-    return event_to_dict(event)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal, get_args
@@ -64,6 +65,8 @@ class Event:
     confirmed_by: tuple[str, ...] = ()
     # where the price came from when no quote policy decided ("yahoo-csv", "tape"); "" if unknown
     source: str = ""
+    # its JSON text, once ``payload_text`` encoded it (a replay stores and prints it alike)
+    _text: str | None = field(default=None, init=False, compare=False, repr=False)
 
 
 # a tape row's source: implied by a replay
@@ -178,3 +181,12 @@ def event_from_dict(data: dict[str, object]) -> Event:
         confirmed_by=tuple(str(s) for s in confirmed) if isinstance(confirmed, list) else (),
         source=str(data.get("source", "")),
     )
+
+
+def payload_text(event: Event) -> str:
+    """``event_to_dict`` as JSON text, encoded once per event however often it is asked for."""
+    text = event._text
+    if text is None:
+        text = json.dumps(event_to_dict(event))
+        object.__setattr__(event, "_text", text)  # a cache: equality and repr ignore it
+    return text

@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from monitor.core.events import Event, event_to_dict
+from monitor.core.events import Event, payload_text
 from monitor.core.rules import RuleState
 from monitor.errors import ConfigError, StoreError
 from monitor.store.blocks import RecordedRows, UnreadableBlock, decode, head_of
@@ -518,7 +518,7 @@ class Store(OutboxQueries):
             "INSERT INTO events (id, time, symbol, rule_id, kind, payload) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
             (  # one row at a time: a long replay's events are never all encoded at once
-                (e.id, utc_iso(e.time), e.symbol, e.rule_id, e.kind, json.dumps(event_to_dict(e)))
+                (e.id, utc_iso(e.time), e.symbol, e.rule_id, e.kind, payload_text(e))
                 for e in events
             ),
         )

@@ -4,13 +4,14 @@ the event's ``source`` field round-trips and old payloads / tape events stay as 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.core.events import Event, event_from_dict, event_to_dict
+from monitor.core.events import Event, event_from_dict, event_to_dict, payload_text
 from monitor.core.money import FxRate
 from monitor.notify.templates import make_event_message, make_summary_message, message_for_row
 from monitor.service import summary_payload
@@ -97,3 +98,13 @@ def test_source_round_trips_and_is_omitted_when_empty_or_recorded() -> None:
         assert "source" not in event_to_dict(event(source=recorded))
     old = event_to_dict(event())  # a payload written before the field existed
     assert event_from_dict(old).source == ""
+
+
+def test_an_events_json_text_is_its_dict_encoded_once_and_never_carried_to_a_copy() -> None:
+    e = event()
+    text = payload_text(e)
+    assert json.loads(text) == event_to_dict(e)
+    assert payload_text(e) is text  # encoded once: a replay stores and prints the same text
+    assert e == event() and repr(e) == repr(event())  # the cache changes neither
+    later = replace(e, price=Decimal("44.00"))  # a copy with a field changed
+    assert json.loads(payload_text(later)) == event_to_dict(later) != event_to_dict(e)
