@@ -319,7 +319,6 @@ class Engine:
         rows: list[tuple[object, ...]] = []
         newest: _Newest = {}
         fast = self.fast_path
-        self._unwritten = None
         try:
             for item in observations:
                 if type(item) is Observation:

@@ -48,6 +48,8 @@ from monitor.sources.tape_block import (
     MAX_YEAR,
     MIN_YEAR,
     PAD,
+    Bools,
+    Floats,
     Ints,
     Plan,
     TapeBlock,
@@ -599,7 +601,6 @@ class TapeCheck:
             self._child.stdin.write(json.dumps(order).encode())
             self._child.stdin.close()
         except OSError:
-            self._child = None
             self._good = False  # no second process: read here
 
     def _read(self) -> None:
@@ -760,8 +761,7 @@ class _Gate:
         jump = np.repeat([float(limit) for _, _, limit in limited], lengths)[1:]
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = price[1:] / price[:-1]
-        clear = (ratio > (1 - jump) * (1 + MARGIN)) & (ratio < (1 + jump) * (1 - MARGIN))
-        doubtful = np.flatnonzero(~clear) + 1  # positions in ``every``
+        doubtful = np.flatnonzero(~_clear(ratio, jump)) + 1  # positions in ``every``
         ends = np.cumsum(lengths).tolist()
         cuts = np.searchsorted(doubtful, ends).tolist()
         begin, cut = 0, 0
@@ -782,8 +782,7 @@ class _Gate:
         if last is not None and symbol not in self.pending:
             # the row before was accepted: the first row is clear like any other
             ratio = float(block.price[at[0]]) / float(last) if last else float("nan")
-            jump = float(limit)
-            if (1 - jump) * (1 + MARGIN) < ratio < (1 + jump) * (1 - MARGIN):
+            if _clear(ratio, float(limit)):
                 k = doubtful[0] if doubtful else n
         while k < n:
             if looked != k - 1:  # the rows since the last look were all accepted
@@ -797,6 +796,18 @@ class _Gate:
                 k += 1  # the next row is compared with the last accepted one
         if looked != n - 1:
             self.accept(symbol, block.exact_price(int(at[-1])), limit)
+
+
+@overload
+def _clear(ratio: float, jump: float) -> bool: ...
+@overload
+def _clear(ratio: Floats, jump: Floats) -> Bools: ...
+
+
+def _clear(ratio: Floats | float, jump: Floats | float) -> Bools | bool:
+    """A move (new price over the one before) clearly inside ``jump`` either way, by far
+    more than floats err: it is no spike (``quality.is_spike``) without an exact look."""
+    return (ratio > (1 - jump) * (1 + MARGIN)) & (ratio < (1 + jump) * (1 - MARGIN))
 
 
 _INSIDE = Decimal("1.000000001")  # a margin: rounding never lets the band admit a spike

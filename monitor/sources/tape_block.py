@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 
 import numpy as np
@@ -129,10 +128,6 @@ class TapeBlock:
         ends = (self.ends[rows] + 1).tolist()
         return b"".join([view[a:b] for a, b in zip(self.starts[rows].tolist(), ends, strict=True)])
 
-    def exact_time(self, j: int) -> datetime:
-        """Row ``j``'s time as the row reader reads it."""
-        return datetime.fromisoformat(self._cell(j, self.plan.time))
-
     def exact_price(self, j: int) -> Decimal:
         """Row ``j``'s price cell as the row reader reads it (a plain decimal: ``Decimal``)."""
         return Decimal(self._cell(j, self.plan.price))
@@ -179,12 +174,13 @@ class TapeBlock:
             return {}
         every = [*groups.values()]
         times = self.time[np.concatenate(every) if len(every) > 1 else every[0]]
-        ends = np.cumsum([len(rows) for rows in every])
+        lengths = np.array([len(rows) for rows in every])
+        ends = np.cumsum(lengths)
         rises = times[1:] > times[:-1]
         rises[ends[:-1] - 1] = True  # from one symbol's last row to the next one's first
         if not rises.all():
             return None
-        firsts = times[ends - [len(rows) for rows in every]].tolist()
+        firsts = times[ends - lengths].tolist()
         lasts = times[ends - 1].tolist()
         return {name: (a, b) for name, a, b in zip(groups, firsts, lasts, strict=True)}
 
